@@ -337,6 +337,8 @@ def solve_target(mi_of: Callable[[float], float], target: float, *, what: str) -
     values = np.array([mi_of(math.exp(x)) for x in log_c])
     steps = np.diff(values)
     tol = 1e-9 * max(1.0, float(np.max(np.abs(values))))
+    if np.all(np.abs(steps) <= tol):
+        raise ValueError(f"{what}: the MI does not depend on this coefficient (it stays {values[0]:.6g} nats)")
     if np.any(steps > tol) and np.any(steps < -tol):
         raise ValueError(f"{what}: the MI is not monotone in the factor, so the 1-D solve is ambiguous")
     residual = values - target

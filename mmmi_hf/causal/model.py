@@ -176,7 +176,7 @@ class CausalModel:
 
     def _linear(self, z: torch.Tensor, gain: torch.Tensor, block_scale: torch.Tensor) -> torch.Tensor:
         """Per block: block_scale_i (z_i + U_i diag(gain_i) U_i^T z_i). z: (n, N, ...)."""
-        flat = z.double().reshape(z.shape[0], z.shape[1], -1)
+        flat = z.double().reshape(z.shape[0], z.shape[1], self.spec.d)
         coef = torch.einsum("ndk,bnd->bnk", self._basis, flat) * gain
         out = (flat + torch.einsum("ndk,bnk->bnd", self._basis, coef)) * block_scale[:, None]
         return out.reshape(z.shape).to(z.dtype)
