@@ -1,31 +1,36 @@
-"""mmmi-hf: realistic multimodal datasets whose mutual information is known exactly."""
+"""mmmi-hf: realistic multimodal datasets whose mutual information is known exactly.
 
+Public names are imported on first use, so ``mmmi mi`` never loads torch.
+"""
+
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version
-
-from mmmi_hf.causal import (
-    CausalModel,
-    CausalSpec,
-    LatentInformation,
-    LatentSample,
-    dump_spec,
-    list_builtin_configs,
-    load_spec,
-    parse_query,
-)
+from typing import Any
 
 try:
     __version__ = version("mmmi-hf")
 except PackageNotFoundError:  # running from a checkout without installing
     __version__ = "0.0.0"
 
-__all__ = [
-    "CausalModel",
-    "CausalSpec",
-    "LatentInformation",
-    "LatentSample",
-    "__version__",
-    "dump_spec",
-    "list_builtin_configs",
-    "load_spec",
-    "parse_query",
-]
+_EXPORTS = {
+    name: "mmmi_hf.causal"
+    for name in (
+        "CausalModel",
+        "CausalSpec",
+        "LatentInformation",
+        "LatentSample",
+        "dump_spec",
+        "list_builtin_configs",
+        "load_spec",
+        "parse_query",
+        "resolve",
+    )
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)

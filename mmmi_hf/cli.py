@@ -7,8 +7,8 @@ import json
 import sys
 from collections.abc import Sequence
 
-from mmmi_hf.causal.model import CausalModel
-from mmmi_hf.causal.spec import list_builtin_configs
+from mmmi_hf.causal.information import resolve
+from mmmi_hf.causal.spec import list_builtin_configs, load_spec
 
 __all__ = ["main"]
 
@@ -19,15 +19,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _cmd_mi(args: argparse.Namespace) -> None:
-    model = CausalModel.from_spec(args.spec)
-    values = model.table(args.query)
+    spec, information = resolve(load_spec(args.spec))
+    values = information.table(args.query)
     if args.json:
         print(json.dumps(values))
         return
     from rich.console import Console
     from rich.table import Table
 
-    spec = model.spec
     table = Table(title=f"{spec.name}: exact mutual information", title_justify="left")
     table.add_column("quantity")
     table.add_column("nats", justify="right")

@@ -1,21 +1,31 @@
-"""The causal model: spec, templates, exact information and sampling."""
+"""The causal model: spec, templates, exact information and sampling.
 
-from mmmi_hf.causal.information import LatentInformation, Query, parse_query, standard_queries
-from mmmi_hf.causal.model import CausalModel, LatentSample
-from mmmi_hf.causal.spec import CausalSpec, dump_spec, list_builtin_configs, load_spec
-from mmmi_hf.causal.templates import build_templates, make_template
+Names are imported on first use, so the torch-free parts (spec, information) load fast.
+"""
 
-__all__ = [
-    "CausalModel",
-    "CausalSpec",
-    "LatentInformation",
-    "LatentSample",
-    "Query",
-    "build_templates",
-    "dump_spec",
-    "list_builtin_configs",
-    "load_spec",
-    "make_template",
-    "parse_query",
-    "standard_queries",
-]
+from importlib import import_module
+from typing import Any
+
+_EXPORTS = {
+    "CausalModel": "model",
+    "LatentSample": "model",
+    "LatentInformation": "information",
+    "Query": "information",
+    "parse_query": "information",
+    "resolve": "information",
+    "standard_queries": "information",
+    "CausalSpec": "spec",
+    "dump_spec": "spec",
+    "list_builtin_configs": "spec",
+    "load_spec": "spec",
+    "build_templates": "templates",
+    "make_template": "templates",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{_EXPORTS[name]}"), name)

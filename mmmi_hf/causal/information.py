@@ -22,6 +22,7 @@ per-block maps x_i = f_i(z_i) change neither: their Jacobians cancel between the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -31,7 +32,18 @@ import numpy as np
 from scipy.linalg import cho_solve
 from scipy.optimize import brentq
 
-__all__ = ["LatentInformation", "Query", "format_group", "parse_query", "solve_target", "standard_queries"]
+from mmmi_hf.causal.spec import CausalSpec
+from mmmi_hf.causal.templates import build_templates
+
+__all__ = [
+    "LatentInformation",
+    "Query",
+    "format_group",
+    "parse_query",
+    "resolve",
+    "solve_target",
+    "standard_queries",
+]
 
 THETA = 0  # block index of theta; modality x_i has block index i (1-based)
 
@@ -353,3 +365,40 @@ def solve_target(mi_of: Callable[[float], float], target: float, *, what: str) -
     i = int(change[0])
     root = brentq(lambda x: mi_of(math.exp(x)) - target, log_c[i], log_c[i + 1], xtol=1e-14, rtol=4 * np.finfo(float).eps)
     return math.exp(root)
+
+
+def _solve_spec(spec: CausalSpec, information: LatentInformation) -> tuple[CausalSpec, LatentInformation]:
+    """Inverse design: scale ``spec.solve_for`` until the single ``mi_targets`` entry holds."""
+    ((text, target),) = spec.mi_targets.items()
+    query = parse_query(text, spec.modalities)
+
+    def info_at(factor: float) -> LatentInformation:
+        eta, rho_common, rho_private = spec.scaled(factor).coefficients()
+        return information.with_coefficients(eta=eta, rho_common=rho_common, rho_private=rho_private)
+
+    factor = solve_target(
+        lambda c: info_at(c).mutual_information(query),
+        target,
+        what=f"mi_targets[{text!r}] by scaling {spec.solve_for}",
+    )
+    solved = spec.scaled(factor)
+    name, _ = spec.solve_path()
+    info = info_at(factor)
+    record = {
+        "coefficient": spec.solve_for,
+        "factor": factor,
+        "value": solved.to_dict()[name],
+        "achieved": {text: info.mutual_information(query)},
+    }
+    return dataclasses.replace(solved, solved=record), info
+
+
+def resolve(spec: CausalSpec) -> tuple[CausalSpec, LatentInformation]:
+    """The information engine of a spec, after solving its ``mi_targets`` (if any).
+
+    Returns:
+        the resolved spec (solved coefficient in place, ``solved`` recorded) and its engine.
+    """
+    eta, rho_common, rho_private = spec.coefficients()
+    info = LatentInformation(eta=eta, rho_common=rho_common, rho_private=rho_private, templates=build_templates(spec))
+    return _solve_spec(spec, info) if spec.mi_targets else (spec, info)

@@ -19,16 +19,15 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 from scipy.optimize import brentq
 from scipy.special import erf
 
-from mmmi_hf.causal.information import LatentInformation, parse_query, solve_target
+from mmmi_hf.causal.information import resolve
 from mmmi_hf.causal.spec import CausalSpec, load_spec
-from mmmi_hf.causal.templates import build_templates
 
 __all__ = ["CausalModel", "LatentSample", "sample_seeds"]
 
@@ -68,32 +67,6 @@ def sample_seeds(base_seed: int, index: np.ndarray) -> np.ndarray:
     return out
 
 
-def _solve_spec(spec: CausalSpec, information: LatentInformation) -> tuple[CausalSpec, LatentInformation]:
-    """Inverse design: scale ``spec.solve_for`` until the single ``mi_targets`` entry holds."""
-    ((text, target),) = spec.mi_targets.items()
-    query = parse_query(text, spec.modalities)
-
-    def info_at(factor: float) -> LatentInformation:
-        eta, rho_common, rho_private = spec.scaled(factor).coefficients()
-        return information.with_coefficients(eta=eta, rho_common=rho_common, rho_private=rho_private)
-
-    factor = solve_target(
-        lambda c: info_at(c).mutual_information(query),
-        target,
-        what=f"mi_targets[{text!r}] by scaling {spec.solve_for}",
-    )
-    solved = spec.scaled(factor)
-    name, _ = spec.solve_path()
-    info = info_at(factor)
-    record = {
-        "coefficient": spec.solve_for,
-        "factor": factor,
-        "value": solved.to_dict()[name],
-        "achieved": {text: info.mutual_information(query)},
-    }
-    return replace(solved, solved=record), info
-
-
 class CausalModel:
     """Coefficients, exact information and sampling for one causal spec.
 
@@ -103,13 +76,8 @@ class CausalModel:
     """
 
     def __init__(self, spec: CausalSpec) -> None:
-        self.templates = build_templates(spec)  # (N, K, d)
-        eta, rho_common, rho_private = spec.coefficients()
-        info = LatentInformation(eta=eta, rho_common=rho_common, rho_private=rho_private, templates=self.templates)
-        if spec.mi_targets:
-            spec, info = _solve_spec(spec, info)
-        self.spec = spec
-        self.information = info
+        self.spec, self.information = resolve(spec)
+        self.templates = self.information.templates  # (N, K, d)
         eta, rho_common, rho_private = spec.coefficients()
         self._eta = torch.from_numpy(eta)
         self._loadings = torch.from_numpy(rho_common[:, :, None] * self.templates)  # L_i^T: (N, K, d)

@@ -199,6 +199,8 @@ class CausalSpec:
                 raise ValueError(f"mi_targets[{query!r}]: expected a nonnegative MI in nats, got {value}")
             targets[str(query)] = value
         object.__setattr__(self, "mi_targets", targets)
+        if self.solved is not None and not targets:
+            raise ValueError("solved: is recorded by inverse design and is only valid together with mi_targets")
         if targets and self.solve_for is None:
             raise ValueError(
                 f"solve_for: required with mi_targets; expected one of {', '.join(_SOLVABLE)} "

@@ -62,6 +62,7 @@ def test_good_spec_defaults():
         ({"mi_targets": {"theta;x1": 0.5}, "solve_for": "rho_common[2][0]"}, r"solve_for: 'rho_common\[2\]\[0\]' does not name an entry of rho_common \(shape \[2, 1\]\)"),
         ({"mi_targets": {"theta;x1": 0.5}, "solve_for": "rho_private[0][1]"}, r"solve_for: 'rho_private\[0\]\[1\]' is zero"),
         ({"templates": 3}, r"templates: expected one template or a mapping"),
+        ({"solved": {"factor": 2.0}}, r"solved: is recorded by inverse design and is only valid together with mi_targets"),
     ],
 )
 def test_bad_specs(changes, pattern):
