@@ -13,6 +13,11 @@ except PackageNotFoundError:  # running from a checkout without installing
     __version__ = "0.0.0"
 
 _EXPORTS = {
+    "MMMIPipeline": "mmmi_hf.pipelines",
+    "MMMIPipelineOutput": "mmmi_hf.pipelines",
+    "MMMICausalScheduler": "mmmi_hf.pipelines",
+    "ModalityUNets": "mmmi_hf.flows.unets",
+} | {
     name: "mmmi_hf.causal"
     for name in (
         "CausalModel",

@@ -55,6 +55,46 @@ def _cmd_configs(args: argparse.Namespace) -> None:
     print("\n".join(list_builtin_configs()))
 
 
+def _cmd_sample(args: argparse.Namespace) -> None:
+    import torch
+
+    from mmmi_hf.images import modality_grid
+    from mmmi_hf.pipelines import MMMICausalScheduler, MMMIPipeline
+
+    pipe = MMMIPipeline.from_pretrained(args.model)
+    scheduler = pipe.scheduler
+    pipe.scheduler = MMMICausalScheduler.from_spec(args.spec, **{
+        "solver": scheduler.config.solver, "num_inference_steps": scheduler.config.num_inference_steps, "grid": scheduler.config.grid,
+    })
+    out = pipe(args.num_samples, generator=torch.Generator().manual_seed(args.seed))
+    mi = out.mutual_information
+    pairs = ", ".join(f"I({q})={mi[q]:.3f}" for q in list(mi)[: min(3, len(mi))])
+    modality_grid(out.modalities, out.theta, args.out, title=f"{pipe.scheduler.spec.name}: {pairs} nats")
+    print(f"wrote {args.out}: {args.num_samples} samples of {pipe.scheduler.spec.name} ({pairs} nats)")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    import shlex
+
+    from mmmi_hf.flows.data import load_image_source
+    from mmmi_hf.flows.quality import SolverSettings
+    from mmmi_hf.flows.report import write_generator_folder
+    from mmmi_hf.flows.training import TrainConfig, train
+
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__})
+    settings = SolverSettings(args.solver, args.num_steps, args.grid)  # checked before hours of training
+    settings.check()
+    data = load_image_source(
+        cfg.data, split=cfg.split, resolution=cfg.resolution, channels=cfg.channels,
+        image_column=cfg.image_column, label_column=cfg.label_column, max_samples=cfg.max_samples,
+    )
+    unets = train(cfg, data)
+    command = "mmmi " + shlex.join(args.argv)
+    figures = write_generator_folder(cfg.output_dir, unets, settings, data=data, command=command, latents=args.eval_latents)
+    summary = {k: v for k, v in figures.get("invertibility", {}).items() if k.startswith(("certificate_max", "round_trip"))}
+    print(f"wrote {cfg.output_dir}: fidelity {figures['fidelity']['fidelity']:.3f}, {summary}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="mmmi", description="Multimodal datasets with exactly known mutual information.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -68,12 +108,74 @@ def build_parser() -> argparse.ArgumentParser:
     mi.set_defaults(func=_cmd_mi)
     configs = sub.add_parser("configs", help="list the built-in configurations")
     configs.set_defaults(func=_cmd_configs)
+    sample = sub.add_parser("sample", help="a quick look: a grid of generated samples, one row per modality")
+    sample.add_argument("spec", help="built-in configuration name or a YAML path")
+    sample.add_argument("--num-samples", type=int, default=16)
+    sample.add_argument("--out", default="grid.png", help="PNG to write (default grid.png)")
+    sample.add_argument("--model", default="mmmi-digits", help="pipeline folder or shipped name (default mmmi-digits)")
+    sample.add_argument("--seed", type=int, default=0)
+    sample.set_defaults(func=_cmd_sample)
+    _add_train(sub)
     return parser
+
+
+def _channels(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive integers such as 32,64, got {text!r}")
+    return values
+
+
+def _add_train(sub) -> None:
+    from mmmi_hf.flows.ode import GRIDS, SOLVERS
+
+    p = sub.add_parser(
+        "train",
+        help="train flow-matching generators (works under `accelerate launch`)",
+        description="Train ModalityUNets with flow matching; writes OUTPUT_DIR/unets, samples.png, figures.json, README.md.",
+    )
+    p.add_argument("--data", default="digits", help="digits (bundled), a local imagefolder, a save_to_disk folder, or a Hub dataset name")
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--split", default="train")
+    p.add_argument("--resolution", type=int, help="resize images to RES x RES")
+    p.add_argument("--channels", type=int, choices=(1, 3))
+    p.add_argument("--image-column")
+    p.add_argument("--label-column")
+    p.add_argument("--max-samples", type=int)
+    p.add_argument("--steps", type=int, default=6000, help="optimizer steps (default 6000)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--learning-rate", type=float, default=2e-3)
+    p.add_argument("--weight-decay", type=float, default=0.0)
+    p.add_argument("--warmup-steps", type=int, default=200)
+    p.add_argument("--sigma-min", type=float, default=0.05, help="data-end noise of the path; > 0 keeps the flow invertible (default 0.05)")
+    p.add_argument("--jacobian-weight", type=float, default=0.0, help="weight of the ||dv/dx||_F^2 penalty (Finlay et al. 2020)")
+    p.add_argument("--cfg-dropout", type=float, default=0.0, help="label dropout for classifier-free guidance")
+    p.add_argument("--ema-decay", type=float, default=0.999)
+    p.add_argument("--gradient-accumulation-steps", type=int, default=1)
+    p.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no")
+    p.add_argument("--checkpoint-every", type=int, default=1000)
+    p.add_argument("--log-every", type=int, default=25)
+    p.add_argument("--resume", action="store_true", help="continue from the newest checkpoint in OUTPUT_DIR")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--per-class", action="store_true", help="one UNet per class instead of one class-conditional UNet")
+    p.add_argument("--block-out-channels", type=_channels, default=[32, 64])
+    p.add_argument("--layers-per-block", type=int, default=2)
+    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--solver", choices=tuple(SOLVERS), default="midpoint", help="generator map recorded with the model")
+    p.add_argument("--num-steps", type=int, default=20)
+    p.add_argument("--grid", choices=GRIDS, default="uniform")
+    p.add_argument("--eval-latents", type=int, default=1000, help="latents for the certificate and round trip (0: skip figures)")
+    p.set_defaults(func=_cmd_train)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``mmmi``; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
+    args.argv = argv
     try:
         args.func(args)
     except (ValueError, OSError) as err:

@@ -371,19 +371,21 @@ def _solve_spec(spec: CausalSpec, information: LatentInformation) -> tuple[Causa
     """Inverse design: scale ``spec.solve_for`` until the single ``mi_targets`` entry holds."""
     ((text, target),) = spec.mi_targets.items()
     query = parse_query(text, spec.modalities)
+    name, _ = spec.solve_path()
 
     def info_at(factor: float) -> LatentInformation:
         eta, rho_common, rho_private = spec.scaled(factor).coefficients()
         return information.with_coefficients(eta=eta, rho_common=rho_common, rho_private=rho_private)
 
-    factor = solve_target(
-        lambda c: info_at(c).mutual_information(query),
-        target,
-        what=f"mi_targets[{text!r}] by scaling {spec.solve_for}",
-    )
-    solved = spec.scaled(factor)
-    name, _ = spec.solve_path()
-    info = info_at(factor)
+    if abs(information.mutual_information(query) - target) <= 1e-12 * max(1.0, target):
+        factor, solved, info = 1.0, spec, information  # a resolved spec read back: keep it bit for bit
+    else:
+        factor = solve_target(
+            lambda c: info_at(c).mutual_information(query),
+            target,
+            what=f"mi_targets[{text!r}] by scaling {spec.solve_for}",
+        )
+        solved, info = spec.scaled(factor), info_at(factor)
     record = {
         "coefficient": spec.solve_for,
         "factor": factor,

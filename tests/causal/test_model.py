@@ -106,7 +106,7 @@ def test_inverse_design_solves_and_is_idempotent(tmp_path):
     assert solved["coefficient"] == "rho_common" and solved["value"] == [list(r) for r in model.spec.rho_common]
     dump_spec(model.spec, tmp_path / "resolved.yaml")
     again = CausalModel.from_spec(tmp_path / "resolved.yaml")
-    assert again.spec.solved["factor"] == pytest.approx(1.0, rel=1e-9)
+    assert again.spec.solved["factor"] == 1.0 and again.spec.rho_common == model.spec.rho_common  # bit for bit
     assert again.mutual_information("theta;x1") == pytest.approx(target, rel=1e-12)
 
 
