@@ -59,13 +59,10 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     import torch
 
     from mmmi_hf.images import modality_grid
-    from mmmi_hf.pipelines import MMMICausalScheduler, MMMIPipeline
+    from mmmi_hf.pipelines import MMMIPipeline
 
     pipe = MMMIPipeline.from_pretrained(args.model)
-    scheduler = pipe.scheduler
-    pipe.scheduler = MMMICausalScheduler.from_spec(args.spec, **{
-        "solver": scheduler.config.solver, "num_inference_steps": scheduler.config.num_inference_steps, "grid": scheduler.config.grid,
-    })
+    pipe.scheduler = pipe.scheduler.with_spec(args.spec)  # the model's generator map, the asked-for causal model
     out = pipe(args.num_samples, generator=torch.Generator().manual_seed(args.seed))
     mi = out.mutual_information
     pairs = ", ".join(f"I({q})={mi[q]:.3f}" for q in list(mi)[: min(3, len(mi))])
@@ -80,6 +77,7 @@ def _cmd_train(args: argparse.Namespace) -> None:
     from mmmi_hf.flows.quality import SolverSettings
     from mmmi_hf.flows.report import write_generator_folder
     from mmmi_hf.flows.training import TrainConfig, train
+    from mmmi_hf.pipelines import MMMICausalScheduler, MMMIPipeline
 
     cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in TrainConfig.__dataclass_fields__})
     settings = SolverSettings(args.solver, args.num_steps, args.grid)  # checked before hours of training
@@ -88,7 +86,11 @@ def _cmd_train(args: argparse.Namespace) -> None:
         cfg.data, split=cfg.split, resolution=cfg.resolution, channels=cfg.channels,
         image_column=cfg.image_column, label_column=cfg.label_column, max_samples=cfg.max_samples,
     )
+    spec = args.spec or ("dag1" if cfg.data == "digits" else None)
+    scheduler = MMMICausalScheduler.from_spec(spec, solver=settings.solver, num_inference_steps=settings.num_steps, grid=settings.grid) if spec else None
     unets = train(cfg, data)
+    if scheduler is not None:  # a full pipeline folder: model_index.json, unets/, scheduler/
+        MMMIPipeline(unets=unets, scheduler=scheduler).save_pretrained(cfg.output_dir)
     command = "mmmi " + shlex.join(args.argv)
     figures = write_generator_folder(cfg.output_dir, unets, settings, data=data, command=command, latents=args.eval_latents)
     summary = {k: v for k, v in figures.get("invertibility", {}).items() if k.startswith(("certificate_max", "round_trip"))}
@@ -167,6 +169,7 @@ def _add_train(sub) -> None:
     p.add_argument("--solver", choices=tuple(SOLVERS), default="midpoint", help="generator map recorded with the model")
     p.add_argument("--num-steps", type=int, default=20)
     p.add_argument("--grid", choices=GRIDS, default="uniform")
+    p.add_argument("--spec", help="causal spec of the saved pipeline's scheduler (default: dag1 for digits; none: generators only)")
     p.add_argument("--eval-latents", type=int, default=1000, help="latents for the certificate and round trip (0: skip figures)")
     p.set_defaults(func=_cmd_train)
 

@@ -285,12 +285,13 @@ def certify(
     iters: int = 4,
     refine_iters: int = 16,
     refine_fraction: float = 0.5,
+    refine_top: int = 32,
 ) -> Certificate:
     """Estimate h_i Lip(Phi) at every step along the trajectories of latents x_0 (B, ...).
 
     Every sample gets ``iters`` power iterations, warm-started from its direction at the
-    previous step; samples within ``refine_fraction`` of the step's largest estimate (those that
-    can set the maximum) get ``refine_iters`` more.
+    previous step; the ``refine_top`` highest estimates within ``refine_fraction`` of the step's
+    largest (those that can set the maximum) get ``refine_iters`` more.
     """
     times = time_grid(num_steps, grid)
     with torch.no_grad():
@@ -300,7 +301,8 @@ def certify(
         h = t_next - t
         sigma, v = step_lipschitz(velocity, path[i], t, h, solver, iters=iters, seed=i, v0=v, return_vector=True)
         if refine_iters:
-            rows = torch.nonzero(sigma >= refine_fraction * sigma.max()).flatten()
+            near = torch.nonzero(sigma >= refine_fraction * sigma.max()).flatten()
+            rows = near[sigma[near].argsort(descending=True)[: max(refine_top, 1)]]
             field = _subset(velocity, rows) if rows.numel() < sigma.numel() else velocity
             if field is None:  # no subset(): refine the whole batch
                 field, rows = velocity, torch.arange(sigma.numel())

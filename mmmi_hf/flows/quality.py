@@ -95,7 +95,6 @@ def invertibility(
     n: int = 1000,
     seed: int = 1,
     tol: float = 1e-6,
-    power_iters: int = 12,
     batch_size: int = 500,
 ) -> dict:
     """Certificate (max per-step h Lip over n latents' trajectories), the exact inverse's
@@ -108,7 +107,7 @@ def invertibility(
     for i in range(0, n, batch_size):
         zb, lb = z[i : i + batch_size], labels[i : i + batch_size]
         field = unets.velocity(lb)
-        cert = ode.certify(field, zb, iters=power_iters, **settings.kwargs())
+        cert = ode.certify(field, zb, **settings.kwargs())
         per_step = np.maximum(per_step, cert.per_step)
         with torch.no_grad():
             x = ode.integrate(field, zb, **settings.kwargs())

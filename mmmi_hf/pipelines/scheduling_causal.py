@@ -73,6 +73,11 @@ class MMMICausalScheduler(SchedulerMixin, ConfigMixin):
         scheduler._model = model
         return scheduler
 
+    def with_spec(self, spec: CausalSpec | str | os.PathLike[str]) -> MMMICausalScheduler:
+        """Another causal spec with this scheduler's ODE settings (the same generator map)."""
+        keys = ("solver", "num_inference_steps", "grid", "inverse_tol")
+        return type(self).from_spec(spec, **{k: self.config[k] for k in keys})
+
     def save_pretrained(self, save_directory: str | os.PathLike[str], push_to_hub: bool = False, **kwargs: Any) -> None:
         """Write the config and any file-based templates (as .npy) into ``save_directory``."""
         folder = Path(save_directory)

@@ -110,3 +110,18 @@ def test_input_checks(pipe):
         pipe.invert({"x1": torch.zeros(1, 1, 8, 8)})
     with pytest.raises(ValueError, match=r"spec: required"):
         MMMICausalScheduler()
+
+
+def test_sample_command_writes_a_grid(pipe, tmp_path, capsys):
+    from PIL import Image
+
+    from mmmi_hf.cli import main
+
+    pipe.save_pretrained(tmp_path / "pipe")
+    code = main(["sample", "dag1-sweep-09", "--model", str(tmp_path / "pipe"), "--num-samples", "4", "--out", str(tmp_path / "grid.png")])
+    assert code == 0 and "dag1-sweep-09" in capsys.readouterr().out
+    with Image.open(tmp_path / "grid.png") as image:
+        assert image.width > image.height > 0
+    assert main(["sample", "blackhole-mass", "--model", str(tmp_path / "pipe"), "--out", str(tmp_path / "bad.png")]) == 2
+    assert "has shape [3, 32, 32], but the generators make [1, 8, 8]" in capsys.readouterr().err
+    assert not (tmp_path / "bad.png").exists()
