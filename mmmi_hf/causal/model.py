@@ -29,7 +29,7 @@ from scipy.special import erf
 from mmmi_hf.causal.information import resolve
 from mmmi_hf.causal.spec import CausalSpec, load_spec
 
-__all__ = ["CausalModel", "LatentSample", "sample_seeds"]
+__all__ = ["CausalModel", "LatentSample", "base_seed", "sample_seeds"]
 
 
 @dataclass
@@ -49,6 +49,13 @@ class LatentSample:
     index: torch.Tensor
     u_common: torch.Tensor | None = None
     u_private: torch.Tensor | None = None
+
+
+def base_seed(generator: torch.Generator | None, default: int) -> int:
+    """One 63-bit base seed drawn from ``generator``, or ``default`` without one."""
+    if generator is None:
+        return default
+    return int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item())
 
 
 def sample_seeds(base_seed: int, index: np.ndarray) -> np.ndarray:
@@ -187,11 +194,7 @@ class CausalModel:
         if isinstance(start, bool) or not isinstance(start, int) or start < 0:
             raise ValueError(f"start: expected a nonnegative integer, got {start!r}")
         if seed is None:
-            seed = (
-                int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item())
-                if generator is not None
-                else self.spec.seed
-            )
+            seed = base_seed(generator, self.spec.seed)
         n_mod, k, d = self.templates.shape
         j = self.spec.private_latents
         index = np.arange(start, start + n, dtype=np.int64)

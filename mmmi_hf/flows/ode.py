@@ -166,7 +166,7 @@ def invert(
     solver: str = "midpoint",
     num_steps: int = 20,
     grid: str = "uniform",
-    tol: float = 1e-6,
+    tol: float = 3e-7,
     max_iter: int = 200,
 ) -> Inversion:
     """Exact inverse F^-1 of the discrete generator map, step by step from t = 1 back to 0.

@@ -94,7 +94,7 @@ def invertibility(
     *,
     n: int = 1000,
     seed: int = 1,
-    tol: float = 1e-6,
+    tol: float = 3e-7,
     batch_size: int = 500,
 ) -> dict:
     """Certificate (max per-step h Lip over n latents' trajectories), the exact inverse's

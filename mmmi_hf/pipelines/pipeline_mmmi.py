@@ -19,6 +19,7 @@ import torch
 from diffusers import DiffusionPipeline
 from diffusers.utils import BaseOutput
 
+from mmmi_hf.causal.model import base_seed
 from mmmi_hf.flows import ode
 from mmmi_hf.flows.unets import ModalityUNets
 from mmmi_hf.images import to_uint8
@@ -98,12 +99,13 @@ class MMMIPipeline(DiffusionPipeline):
         """(n * N,) class labels of the flattened (sample, modality) batch."""
         return torch.tensor(self.scheduler.spec.labels, dtype=torch.int64).repeat(n)
 
-    def _chunked(self, fn, x: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, list]:
-        """Apply ``fn(velocity, x_chunk)`` on fixed-size chunks, padding the last one."""
+    def _chunked(self, fn, x: torch.Tensor, labels: torch.Tensor, *, pad_last: bool = True) -> tuple[torch.Tensor, list]:
+        """Apply ``fn(velocity, x_chunk)`` on chunks of CHUNK items, padding the last one to full
+        size (for bit-identical outputs whatever the batch) unless ``pad_last`` is False."""
         outs, extras = [], []
         for i in range(0, x.shape[0], CHUNK):
             xc, lc = x[i : i + CHUNK], labels[i : i + CHUNK]
-            pad = CHUNK - xc.shape[0]
+            pad = CHUNK - xc.shape[0] if pad_last else 0
             if pad:
                 xc = torch.cat([xc, xc.new_zeros((pad, *xc.shape[1:]))])
                 lc = torch.cat([lc, lc.new_zeros(pad)])
@@ -156,12 +158,10 @@ class MMMIPipeline(DiffusionPipeline):
 
         # 2. latents: theta and z from the causal model
         if isinstance(generator, list):
-            seeds = [int(torch.randint(0, 2**63 - 1, (1,), generator=g).item()) for g in generator]
-            parts = [scheduler.sample_latents(1, s) for s in seeds]
+            parts = [scheduler.sample_latents(1, base_seed(g, 0)) for g in generator]
             theta, z = torch.cat([p.theta for p in parts]), torch.cat([p.z for p in parts])
         else:
-            seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item()) if generator is not None else scheduler.spec.seed
-            sample = scheduler.sample_latents(num_samples, seed, start=start)
+            sample = scheduler.sample_latents(num_samples, base_seed(generator, scheduler.spec.seed), start=start)
             theta, z = sample.theta, sample.z
 
         # 3. the generators: x_i = f_i(z_i)
@@ -217,7 +217,7 @@ class MMMIPipeline(DiffusionPipeline):
             result = ode.invert(v, xc, **settings)
             return result.x_0, result
 
-        z, extras = self._chunked(inverse, x.reshape(n * m, *x.shape[2:]), self._labels(n))
+        z, extras = self._chunked(inverse, x.reshape(n * m, *x.shape[2:]), self._labels(n), pad_last=False)
         converged = torch.cat([r.converged[:k] for r, k in extras]).reshape(n, m).all(dim=1)
         residual = torch.cat([r.residual[:k] for r, k in extras]).reshape(n, m).amax(dim=1)
         return {"latents": z.reshape(x.shape), "converged": converged, "residual": residual}
@@ -225,7 +225,6 @@ class MMMIPipeline(DiffusionPipeline):
     def certify(self, num_samples: int = 64, generator: torch.Generator | None = None) -> ode.Certificate:
         """The invertibility certificate (max per-step h Lip) on the trajectories of the latents
         of ``num_samples`` samples, all modalities together."""
-        seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator).item()) if generator is not None else self.scheduler.spec.seed
-        z = self.scheduler.sample_latents(num_samples, seed).z
+        z = self.scheduler.sample_latents(num_samples, base_seed(generator, self.scheduler.spec.seed)).z
         flat = z.reshape(-1, *z.shape[2:])
         return ode.certify(self.unets.velocity(self._labels(num_samples)), flat.to(self.unets.dtype), **self.scheduler.ode_settings)

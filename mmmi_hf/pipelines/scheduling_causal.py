@@ -52,7 +52,7 @@ class MMMICausalScheduler(SchedulerMixin, ConfigMixin):
         solver: str = "midpoint",
         num_inference_steps: int = 20,
         grid: str = "uniform",
-        inverse_tol: float = 1e-6,
+        inverse_tol: float = 3e-7,
     ) -> None:
         if spec is None:
             raise ValueError("spec: required (use MMMICausalScheduler.from_spec('dag1') or a YAML path)")
