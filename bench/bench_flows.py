@@ -9,7 +9,7 @@
 
 With --write, the figures go into the folder's figures.json and its model card is re-rendered.
 
-Run: python bench/bench_flows.py [--model DIR] [--latents 1000] [--table-latents 100] [--write]
+Run: python bench/bench_flows.py [--model DIR] [--latents 1000] [--table-latents 100] [--write] [--reuse]
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--latents", type=int, default=1000)
     parser.add_argument("--table-latents", type=int, default=100)
     parser.add_argument("--write", action="store_true", help="update the folder's figures.json and model card")
+    parser.add_argument("--reuse", action="store_true", help="keep the figures already in figures.json; measure only the table")
     args = parser.parse_args()
     folder = args.model or pretrained_path()
     unets = ModalityUNets.from_pretrained(folder / "unets").eval()
@@ -54,7 +55,10 @@ def main() -> None:
     data = load_image_source(train_args["data"])
     console = Console()
 
-    figures = {**old, **measure(unets, data, settings, latents=args.latents)}
+    remeasure = not (args.reuse and "invertibility" in old)
+    figures = {**old, **measure(unets, data, settings, latents=args.latents)} if remeasure else dict(old)
+    if not remeasure:
+        console.print(f"(figures below are the ones in {folder / FIGURES}, measured by `mmmi train`)")
     fid, inv, thr, sv = (figures[k] for k in ("fidelity", "invertibility", "throughput", "singular_values"))
     console.print(f"[bold]{folder.name}[/] generator map: {settings.kwargs()} (NFE {settings.nfe})", highlight=False)
     console.print(f"class fidelity {fid['fidelity']:.4f} on {fid['samples']} samples (classifier held-out accuracy {fid['classifier_held_out_accuracy']:.4f}); per class {fid['per_class']}", highlight=False)

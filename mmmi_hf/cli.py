@@ -70,6 +70,19 @@ def _cmd_sample(args: argparse.Namespace) -> None:
     print(f"wrote {args.out}: {args.num_samples} samples of {pipe.scheduler.spec.name} ({pairs} nats)")
 
 
+def _cmd_build(args: argparse.Namespace) -> None:
+    from mmmi_hf.data.build import build_configs, parse_splits
+
+    results = build_configs(
+        args.configs, args.out, splits=parse_splits(args.split, args.num_samples), model=args.model,
+        shard_size=args.shard_size, num_proc=args.num_proc, latents=args.latents, previews=args.previews,
+        progress=args.progress,
+    )
+    for name, meta in results.items():
+        mi = ", ".join(f"I({q})={v:.4f}" for q, v in list(meta["mutual_information"].items())[:3])
+        print(f"{args.out}/{name}: {sum(meta['splits'].values())} samples; {mi} nats; certificate {meta['certificate_max_h_lip']:.3f}")
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     import shlex
 
@@ -117,6 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--model", default="mmmi-digits", help="pipeline folder or shipped name (default mmmi-digits)")
     sample.add_argument("--seed", type=int, default=0)
     sample.set_defaults(func=_cmd_sample)
+    build = sub.add_parser("build", help="materialize configurations as parquet in the Hub layout (works under `accelerate launch`)")
+    build.add_argument("configs", nargs="+", help="built-in configuration names or YAML paths")
+    build.add_argument("--out", required=True, help="dataset folder (created; other configs in it are kept)")
+    build.add_argument("--num-samples", type=int, help="samples of the train split (default 1000)")
+    build.add_argument("--split", help="splits and sizes, e.g. train=10000,test=2000")
+    build.add_argument("--model", default="mmmi-digits", help="pipeline folder or shipped name (default mmmi-digits)")
+    build.add_argument("--shard-size", type=int, default=1000, help="samples per parquet shard")
+    build.add_argument("--num-proc", type=int, default=1, help="worker processes on this machine")
+    build.add_argument("--latents", action="store_true", help="also store the latents z1..zN")
+    build.add_argument("--previews", action="store_true", help="also store 8-bit previews (not MI-exact) for the Hub viewer")
+    build.add_argument("--no-progress", dest="progress", action="store_false")
+    build.set_defaults(func=_cmd_build)
     _add_train(sub)
     return parser
 

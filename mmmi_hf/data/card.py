@@ -7,11 +7,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import ModelCard, ModelCardData
+from huggingface_hub import DatasetCard, DatasetCardData, ModelCard, ModelCardData
 
 from mmmi_hf.atomic import atomic_write_text
 
-__all__ = ["card_template", "write_model_card"]
+__all__ = ["card_template", "write_dataset_readme", "write_model_card"]
 
 
 def card_template(name: str) -> Path:
@@ -24,4 +24,37 @@ def write_model_card(folder: str | os.PathLike[str], *, model_name: str, tags: l
     data = ModelCardData(library_name="diffusers", license="apache-2.0", tags=["mmmi-hf", "flow-matching", *tags])
     card = ModelCard.from_template(data, template_path=str(card_template("model_card.md")), model_name=model_name, **fields)
     atomic_write_text(Path(folder) / "README.md", str(card))
+    return str(card)
+
+
+def write_dataset_readme(root: str | os.PathLike[str], name: str, meta: dict, splits: dict[str, int], *, repo: str | None = None) -> str:
+    """Add (or replace) config ``name`` in ``root/README.md``: its ``configs`` entry, its
+    ``mmmi`` metadata block and its section of the card; other configs are kept."""
+    import mmmi_hf
+
+    root = Path(root)
+    path = root / "README.md"
+    data = DatasetCard.load(path).data.to_dict() if path.exists() else {}
+    configs = [c for c in data.get("configs", []) if c.get("config_name") != name]
+    configs.append({"config_name": name, "data_files": [{"split": s, "path": f"{name}/{s}-*"} for s in splits]})
+    configs.sort(key=lambda c: c["config_name"])
+    blocks = dict(data.get("mmmi", {}))
+    blocks[name] = meta
+    blocks = dict(sorted(blocks.items()))
+    card_data = DatasetCardData(
+        configs=configs,
+        license="apache-2.0",
+        tags=["mmmi-hf", "mutual-information", "multimodal", "synthetic"],
+        mmmi=blocks,
+    )
+    card = DatasetCard.from_template(
+        card_data,
+        template_path=str(card_template("dataset_card.md")),
+        configs=blocks,
+        names=list(blocks),
+        first=next(iter(blocks)),
+        repo=repo or root.name,
+        version=mmmi_hf.__version__,
+    )
+    atomic_write_text(path, str(card))
     return str(card)

@@ -1,0 +1,184 @@
+"""``mmmi build``: materialize configurations into a dataset folder in the Hub layout.
+
+Shards are independent (see ``data/hub_layout.py``): ``num_proc`` worker processes on one
+machine, or the ranks of ``accelerate launch``, each make every K-th missing shard; the result
+is the same files as a single-process build. Finished shards are kept, so an interrupted build
+resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmmi_hf.data import hub_layout
+
+__all__ = ["build_configs", "parse_splits"]
+
+_WORKER_PIPE: dict[str, Any] = {}
+
+
+def parse_splits(text: str | None, num_samples: int | None) -> dict[str, int]:
+    """``train=1000,test=200`` -> {"train": 1000, "test": 200}; default {"train": num_samples or 1000}."""
+    if not text:
+        n = 1000 if num_samples is None else num_samples
+        if n < 1:
+            raise ValueError(f"num_samples: expected a positive integer, got {n}")
+        return {"train": n}
+    splits: dict[str, int] = {}
+    for part in text.split(","):
+        name, _, count = part.partition("=")
+        if not name.strip().isidentifier() or not count.strip().isdigit() or int(count) < 1:
+            raise ValueError(f"split: expected NAME=COUNT pairs such as train=1000,test=200, got {part!r}")
+        splits[name.strip()] = int(count)
+    return splits
+
+
+def _pipeline(model: str, config: str):
+    from mmmi_hf.pipelines import MMMIPipeline
+
+    key = f"{model}::{config}"
+    if key not in _WORKER_PIPE:
+        pipe = MMMIPipeline.from_pretrained(model)
+        pipe.scheduler = pipe.scheduler.with_spec(config)
+        _WORKER_PIPE.clear()
+        _WORKER_PIPE[key] = pipe
+    return _WORKER_PIPE[key]
+
+
+def _make_shards(model: str, config: str, root: str, plans: list[hub_layout.ShardPlan], options: dict, threads: int | None = None) -> int:
+    """Worker: write the given shards; returns the number of samples written."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    pipe = _pipeline(model, config)
+    spec = pipe.scheduler.spec
+    pmi = hub_layout.pmi_queries(pipe.scheduler.mutual_information(), spec.modalities)
+    features = hub_layout.features_for(spec.names, spec.shape, pmi, latents=options["latents"], previews=options["previews"])
+    for plan in plans:
+        hub_layout.write_shard(
+            Path(root), plan,
+            lambda start, n: hub_layout.sample_columns(pipe, start, n, pmi=pmi, latents=options["latents"], previews=options["previews"]),
+            features,
+        )
+    return sum(p.stop - p.start for p in plans)
+
+
+def build_configs(
+    configs: list[str],
+    out: str | os.PathLike[str],
+    *,
+    splits: dict[str, int],
+    model: str = "mmmi-digits",
+    shard_size: int = 1000,
+    num_proc: int = 1,
+    latents: bool = False,
+    previews: bool = False,
+    progress: bool = True,
+) -> dict[str, dict]:
+    """Build each config into ``out``; returns {config: metadata written to the README}."""
+    from accelerate import PartialState
+    from tqdm.auto import tqdm
+
+    from mmmi_hf.data.card import write_dataset_readme
+
+    if isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1:
+        raise ValueError(f"shard_size: expected a positive integer, got {shard_size!r}")
+    if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
+        raise ValueError(f"num_proc: expected a positive integer, got {num_proc!r}")
+    state = PartialState()
+    root = Path(out)
+    root.mkdir(parents=True, exist_ok=True)
+    options = {"latents": latents, "previews": previews}
+    results = {}
+    for config in configs:
+        pipe = _pipeline(model, config)
+        pipe.check_inputs(1, None, 0)
+        spec = pipe.scheduler.spec
+        plans = hub_layout.plan_shards(spec.name, splits, shard_size)
+        _remove_stale(root / spec.name, {Path(p.path).name for p in plans}, state.is_main_process)
+        state.wait_for_everyone()
+        todo = [p for p in plans if not (root / p.path).exists()][state.process_index :: state.num_processes]
+        total = sum(p.stop - p.start for p in plans)
+        done = total - sum(p.stop - p.start for p in plans if not (root / p.path).exists())
+        bar = tqdm(total=total, initial=done, unit="sample", desc=spec.name, disable=not (progress and state.is_main_process))
+        if num_proc == 1:
+            for plan in todo:
+                bar.update(_make_shards(model, config, str(root), [plan], options))
+        else:
+            threads = max(1, (os.cpu_count() or 1) // num_proc)
+            with ProcessPoolExecutor(num_proc, mp_context=get_context("spawn")) as pool:
+                futures = [pool.submit(_make_shards, model, config, str(root), [plan], options, threads) for plan in todo]
+                for future in futures:
+                    bar.update(future.result())
+        bar.close()
+        state.wait_for_everyone()
+        if state.is_main_process:
+            results[spec.name] = _metadata(pipe, root, plans, splits, model)
+            write_dataset_readme(root, spec.name, results[spec.name], splits)
+        state.wait_for_everyone()
+    return results
+
+
+def _remove_stale(folder: Path, keep: set[str], main: bool) -> None:
+    """Shards of an earlier plan (other sample counts) would mix into the config's files."""
+    if main and folder.is_dir():
+        for path in folder.glob("*.parquet"):
+            if path.name not in keep:
+                path.unlink()
+
+
+def _metadata(pipe, root: Path, plans: list[hub_layout.ShardPlan], splits: dict[str, int], model: str) -> dict:
+    """The ``mmmi:`` block of a config: spec, exact MI, PMI means, generator and its checks."""
+    import pyarrow.parquet as pq
+    import torch
+
+    import mmmi_hf
+
+    scheduler = pipe.scheduler
+    spec = scheduler.spec
+    table = scheduler.mutual_information()
+    pmi = hub_layout.pmi_queries(table, spec.modalities)
+    sums = {q: 0.0 for q in pmi}
+    count = 0
+    for plan in plans:
+        columns = pq.read_table(root / plan.path, columns=[hub_layout.pmi_column(q) for q in pmi]).to_pydict()
+        for q in pmi:
+            sums[q] += float(np.sum(columns[hub_layout.pmi_column(q)]))
+        count += plan.stop - plan.start
+    first = pq.read_table(root / plans[0].path, columns=spec.names).to_pydict()
+    n_check = min(16, plans[0].stop - plans[0].start)
+    stored = {name: np.asarray(first[name][:n_check], dtype=np.float32) for name in spec.names}
+    back = pipe.invert(stored)
+    truth = scheduler.sample_latents(n_check, spec.seed, start=plans[0].start).z
+    err = (back["latents"] - truth).flatten(1).norm(dim=1) / truth.flatten(1).norm(dim=1)
+    cert = pipe.certify(8, generator=torch.Generator().manual_seed(0))
+    return {
+        "spec": spec.to_dict(),
+        "mutual_information": table,
+        "pmi_mean": {q: sums[q] / count for q in pmi},
+        "splits": splits,
+        "generator": {"name": model if not Path(model).exists() else Path(model).name, **scheduler.ode_settings},
+        "certificate_max_h_lip": cert.max,
+        "round_trip_error_max": float(err.max()),
+        "seed": spec.seed,
+        "package_version": mmmi_hf.__version__,
+        "built_with": f"python {platform.python_version()}, torch {torch.__version__}",
+    }
+
+
+def read_metadata(root: str | os.PathLike[str]) -> dict:
+    """The ``mmmi`` block of a dataset folder's README."""
+    from huggingface_hub import DatasetCard
+
+    path = Path(root) / "README.md"
+    if not path.exists():
+        raise ValueError(f"dataset: {path} not found (build the folder with `mmmi build`)")
+    return dict(DatasetCard.load(path).data.to_dict().get("mmmi", {}))

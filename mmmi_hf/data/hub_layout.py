@@ -1,0 +1,131 @@
+"""A dataset folder in the Hugging Face Hub layout, written shard by shard.
+
+    DIR/README.md                              YAML: configs (data files per config) and an
+                                               ``mmmi`` block per config (spec, exact MI, ...)
+    DIR/<config>/<split>-00000-of-0000K.parquet
+
+Samples go to parquet as they are generated, one shard at a time, so memory does not grow with
+the number of samples. Shard j of a split holds samples ``offset + j*S .. offset + (j+1)*S - 1``
+of the config's seed (the test split continues after the train split), so a shard's content
+depends only on (seed, indices): shards can be made in any order, by any process, and a build
+that was interrupted resumes by making only the missing shards. Every file is written to a
+temporary name and renamed into place.
+
+``load_dataset(DIR, "dag1")`` then works offline; ``x1..xN`` are ``Array3D(float32)``: the exact
+generator outputs, never rescaled or quantized.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmmi_hf.causal.information import parse_query
+
+__all__ = ["ShardPlan", "features_for", "pmi_column", "plan_shards", "write_shard"]
+
+
+def pmi_column(query: str) -> str:
+    """Column name of a per-sample PMI: ``theta;x1`` -> ``pmi_theta_x1``."""
+    return "pmi_" + re.sub(r"[^a-z0-9]+", "_", query).strip("_")
+
+
+def pmi_queries(table: dict[str, float], modalities: int) -> list[str]:
+    """The pairwise MI queries of a table (``theta;xi`` and ``xi;xj``), which get PMI columns."""
+    out = []
+    for query in table:
+        q = parse_query(query, modalities)
+        if q.kind == "mi" and all(len(g) == 1 for g in q.groups):
+            out.append(query)
+    return out
+
+
+def features_for(names: list[str], shape: tuple[int, int, int], pmi: list[str], *, latents: bool, previews: bool):
+    """The datasets Features of a config."""
+    from datasets import Array3D, Features, Image, Value
+
+    columns: dict[str, Any] = {"index": Value("int64"), "theta": Value("float32")}
+    columns.update({name: Array3D(shape=tuple(shape), dtype="float32") for name in names})
+    if latents:
+        columns.update({f"z{name[1:]}": Array3D(shape=tuple(shape), dtype="float32") for name in names})
+    columns.update({pmi_column(q): Value("float64") for q in pmi})
+    if previews:
+        columns.update({f"{name}_preview": Image() for name in names})
+    return Features(columns)
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    """One shard: file ``<config>/<split>-JJJJJ-of-KKKKK.parquet`` holding samples start..stop-1."""
+
+    config: str
+    split: str
+    index: int
+    total: int
+    start: int
+    stop: int
+
+    @property
+    def path(self) -> str:
+        return f"{self.config}/{self.split}-{self.index:05d}-of-{self.total:05d}.parquet"
+
+
+def plan_shards(config: str, splits: dict[str, int], shard_size: int) -> list[ShardPlan]:
+    """Shards of every split; splits take consecutive sample indices in the order given."""
+    plans, offset = [], 0
+    for split, n in splits.items():
+        total = max(1, math.ceil(n / shard_size))
+        for j in range(total):
+            start = offset + j * shard_size
+            plans.append(ShardPlan(config, split, j, total, start, min(start + shard_size, offset + n)))
+        offset += n
+    return plans
+
+
+def write_shard(
+    root: Path,
+    plan: ShardPlan,
+    make: Callable[[int, int], dict[str, Any]],
+    features,
+) -> Path:
+    """Write one shard atomically; ``make(start, n)`` returns its columns as arrays."""
+    from datasets import Dataset
+
+    path = root / plan.path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = make(plan.start, plan.stop - plan.start)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        Dataset.from_dict(columns, features=features).to_parquet(str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def sample_columns(pipe, start: int, n: int, *, pmi: list[str], latents: bool, previews: bool) -> dict[str, Any]:
+    """Columns of samples start..start+n-1 of a pipeline (base seed: its spec's seed)."""
+    out = pipe(n, start=start, return_latents=True, return_pmi=bool(pmi))
+    names = list(out.modalities)
+    columns: dict[str, Any] = {"index": np.arange(start, start + n, dtype=np.int64), "theta": out.theta.numpy()}
+    for i, name in enumerate(names):
+        columns[name] = out.modalities[name].numpy()
+        if latents:
+            columns[f"z{name[1:]}"] = out.latents[:, i].numpy()
+    for q in pmi:
+        columns[pmi_column(q)] = out.pmi[q]
+    if previews:
+        from PIL import Image
+
+        from mmmi_hf.images import to_uint8
+
+        for name in names:
+            columns[f"{name}_preview"] = [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in to_uint8(out.modalities[name])]
+    return columns

@@ -1,0 +1,74 @@
+"""mmmi build: the Hub layout, load_dataset by config name, card metadata, resume, processes."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+import torch
+
+from mmmi_hf.data.build import build_configs, parse_splits, read_metadata
+from mmmi_hf.pipelines import MMMICausalScheduler, MMMIPipeline
+from tests.flows.tiny import tiny_unets
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("tiny") / "pipe"
+    MMMIPipeline(unets=tiny_unets(num_classes=10), scheduler=MMMICausalScheduler.from_spec("dag1", num_inference_steps=3)).save_pretrained(folder)
+    return str(folder)
+
+
+def digest(folder) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.glob("*.parquet"))}
+
+
+def test_layout_load_dataset_and_card(model_dir, tmp_path):
+    from datasets import load_dataset
+
+    out = tmp_path / "mmmi"
+    build_configs(["dag1"], out, splits={"train": 10, "test": 3}, model=model_dir, shard_size=4, progress=False)
+    assert sorted(p.name for p in (out / "dag1").iterdir()) == [
+        "test-00000-of-00001.parquet", "train-00000-of-00003.parquet", "train-00001-of-00003.parquet", "train-00002-of-00003.parquet",
+    ]
+    ds = load_dataset(str(out), "dag1")
+    assert ds["train"].num_rows == 10 and ds["test"].num_rows == 3
+    train = ds["train"].with_format("numpy")
+    pipe = MMMIPipeline.from_pretrained(model_dir)
+    ref = pipe(10)
+    np.testing.assert_array_equal(train["x1"], ref.modalities["x1"].numpy())  # exact float32, not rescaled
+    np.testing.assert_array_equal(train["theta"], ref.theta.numpy())
+    assert np.asarray(ds["test"].with_format("numpy")["index"]).tolist() == [10, 11, 12]  # the test split continues the stream
+    meta = read_metadata(out)["dag1"]
+    assert meta["mutual_information"]["x1;x2"] == pytest.approx(0.5108256237659907, abs=1e-15)
+    assert set(meta["pmi_mean"]) == {"theta;x1", "theta;x2", "x1;x2"}
+    assert meta["certificate_max_h_lip"] < 1 and meta["round_trip_error_max"] < 1e-4
+    # a second config is added, the first is kept
+    build_configs(["dag1-sweep-00"], out, splits={"train": 4}, model=model_dir, shard_size=4, progress=False)
+    assert set(read_metadata(out)) == {"dag1", "dag1-sweep-00"}
+    assert load_dataset(str(out), "dag1")["train"].num_rows == 10
+    assert "pmi_x1_x2" in load_dataset(str(out), "dag1-sweep-00")["train"].column_names
+
+
+def test_resume_and_processes_give_identical_files(model_dir, tmp_path):
+    one = tmp_path / "one"
+    build_configs(["dag1"], one, splits={"train": 9}, model=model_dir, shard_size=3, progress=False)
+    reference = digest(one / "dag1")
+    (one / "dag1" / "train-00001-of-00003.parquet").unlink()  # an interrupted build
+    build_configs(["dag1"], one, splits={"train": 9}, model=model_dir, shard_size=3, progress=False)
+    assert digest(one / "dag1") == reference
+    two = tmp_path / "two"
+    build_configs(["dag1"], two, splits={"train": 9}, model=model_dir, shard_size=3, num_proc=2, progress=False)
+    assert digest(two / "dag1") == reference
+
+
+def test_split_parsing_and_errors(model_dir, tmp_path):
+    assert parse_splits("train=10,test=2", None) == {"train": 10, "test": 2}
+    assert parse_splits(None, 5) == {"train": 5}
+    with pytest.raises(ValueError, match=r"split: expected NAME=COUNT pairs such as train=1000,test=200, got 'train=x'"):
+        parse_splits("train=x", None)
+    with pytest.raises(ValueError, match=r"num_samples: expected a positive integer, got 0"):
+        parse_splits(None, 0)
+    with pytest.raises(ValueError, match=r"has shape \[3, 32, 32\], but the generators make \[1, 8, 8\]"):
+        build_configs(["blackhole-mass"], tmp_path / "x", splits={"train": 2}, model=model_dir, progress=False)
