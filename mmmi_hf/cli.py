@@ -83,6 +83,29 @@ def _cmd_build(args: argparse.Namespace) -> None:
         print(f"{args.out}/{name}: {sum(meta['splits'].values())} samples; {mi} nats; certificate {meta['certificate_max_h_lip']:.3f}")
 
 
+def _cmd_verify(args: argparse.Namespace) -> int:
+    from mmmi_hf.data.verify import verify_dataset
+
+    report = verify_dataset(args.dir, args.config, num_samples=args.num_samples, model=args.model)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"verify {args.dir} / {args.config} ({report['samples']} samples)", title_justify="left")
+        for column in ("check", "value", "expected", "result"):
+            table.add_column(column)
+        for name, check in report["checks"].items():
+            expected = (f"{check['exact']:.4f} ± {4 * check['standard_error']:.4f}" if "exact" in check
+                        else f"≤ {check['limit']:g}" if "limit" in check else "true")
+            value = f"{check['value']:.4g}" if isinstance(check["value"], float) else str(check["value"])
+            table.add_row(name, value, expected, "pass" if check["passed"] else "FAIL")
+        Console().print(table)
+        print("verified" if report["passed"] else "verification FAILED")
+    return 0 if report["passed"] else 1
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     import shlex
 
@@ -142,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--previews", action="store_true", help="also store 8-bit previews (not MI-exact) for the Hub viewer")
     build.add_argument("--no-progress", dest="progress", action="store_false")
     build.set_defaults(func=_cmd_build)
+    verify = sub.add_parser("verify", help="check a built dataset: exact inverse, certificate, PMI vs the stated MI (exit 1 on failure)")
+    verify.add_argument("dir", help="dataset folder written by `mmmi build`")
+    verify.add_argument("--config", required=True)
+    verify.add_argument("--num-samples", type=int, default=256)
+    verify.add_argument("--model", help="pipeline folder or shipped name (default: the one recorded in the card)")
+    verify.add_argument("--json", action="store_true")
+    verify.set_defaults(func=_cmd_verify)
     _add_train(sub)
     return parser
 
@@ -205,11 +235,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     args.argv = argv
     try:
-        args.func(args)
+        return args.func(args) or 0
     except (ValueError, OSError) as err:
         print(f"mmmi: error: {err}", file=sys.stderr)
         return 2
-    return 0
 
 
 if __name__ == "__main__":

@@ -72,3 +72,27 @@ def test_split_parsing_and_errors(model_dir, tmp_path):
         parse_splits(None, 0)
     with pytest.raises(ValueError, match=r"has shape \[3, 32, 32\], but the generators make \[1, 8, 8\]"):
         build_configs(["blackhole-mass"], tmp_path / "x", splits={"train": 2}, model=model_dir, progress=False)
+
+
+def test_verify_passes_on_a_good_build_and_fails_on_a_tampered_one(model_dir, tmp_path, capsys):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mmmi_hf.cli import main
+
+    out = tmp_path / "mmmi"
+    build_configs(["dag1"], out, splits={"train": 64}, model=model_dir, shard_size=64, progress=False)
+    assert main(["verify", str(out), "--config", "dag1", "--model", model_dir, "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passed"] and report["checks"]["round_trip_error_max"]["value"] < 1e-4
+    shard = out / "dag1" / "train-00000-of-00001.parquet"
+    table = pq.read_table(shard)
+    x2 = table.column("x2").to_pylist()
+    tampered = table.set_column(table.schema.get_field_index("x2"), "x2", pa.array(x2[1:] + x2[:1], type=table.schema.field("x2").type))
+    pq.write_table(tampered.replace_schema_metadata(table.schema.metadata), shard)
+    assert main(["verify", str(out), "--config", "dag1", "--model", model_dir]) == 1
+    assert "verification FAILED" in capsys.readouterr().out
+    assert main(["verify", str(out), "--config", "nope", "--model", model_dir]) == 2
+    assert "config: 'nope' is not in" in capsys.readouterr().err
