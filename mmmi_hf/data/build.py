@@ -19,7 +19,7 @@ import numpy as np
 
 from mmmi_hf.data import hub_layout
 
-__all__ = ["build_configs", "parse_splits"]
+__all__ = ["build_configs", "load_pipeline", "parse_splits", "read_metadata"]
 
 _WORKER_PIPE: dict[str, Any] = {}
 
@@ -40,7 +40,8 @@ def parse_splits(text: str | None, num_samples: int | None) -> dict[str, int]:
     return splits
 
 
-def _pipeline(model: str, config: str):
+def load_pipeline(model: str, config: str):
+    """The pipeline of ``model`` with config's causal spec (one cached per process)."""
     from mmmi_hf.pipelines import MMMIPipeline
 
     key = f"{model}::{config}"
@@ -58,7 +59,7 @@ def _make_shards(model: str, config: str, root: str, plans: list[hub_layout.Shar
 
     if threads:
         torch.set_num_threads(threads)
-    pipe = _pipeline(model, config)
+    pipe = load_pipeline(model, config)
     spec = pipe.scheduler.spec
     pmi = hub_layout.pmi_queries(pipe.scheduler.mutual_information(), spec.modalities)
     features = hub_layout.features_for(spec.names, spec.shape, pmi, latents=options["latents"], previews=options["previews"])
@@ -99,7 +100,7 @@ def build_configs(
     options = {"latents": latents, "previews": previews}
     results = {}
     for config in configs:
-        pipe = _pipeline(model, config)
+        pipe = load_pipeline(model, config)
         pipe.check_inputs(1, None, 0)
         spec = pipe.scheduler.spec
         plans = hub_layout.plan_shards(spec.name, splits, shard_size)

@@ -96,3 +96,17 @@ def test_verify_passes_on_a_good_build_and_fails_on_a_tampered_one(model_dir, tm
     assert "verification FAILED" in capsys.readouterr().out
     assert main(["verify", str(out), "--config", "nope", "--model", model_dir]) == 2
     assert "config: 'nope' is not in" in capsys.readouterr().err
+
+
+def test_builder_matches_the_materialized_rows(model_dir, tmp_path):
+    from mmmi_hf.builders.mmmi import MMMI
+
+    builder = MMMI(config_name="dag1", cache_dir=str(tmp_path / "cache"), num_samples=5, test_samples=2, model=model_dir, batch_size=3)
+    builder.download_and_prepare()
+    ds = builder.as_dataset()
+    assert ds["train"].num_rows == 5 and ds["test"].num_rows == 2
+    ref = MMMIPipeline.from_pretrained(model_dir)(7)
+    np.testing.assert_array_equal(np.asarray(ds["train"].with_format("numpy")["x2"]), ref.modalities["x2"][:5].numpy())
+    np.testing.assert_array_equal(np.asarray(ds["test"].with_format("numpy")["theta"]), ref.theta[5:].numpy())
+    with pytest.raises(ValueError, match=r"num_samples: expected a positive integer, got 0"):
+        MMMI(config_name="dag1", cache_dir=str(tmp_path / "cache2"), num_samples=0, model=model_dir)
