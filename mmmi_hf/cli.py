@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 
 from mmmi_hf.causal.information import resolve
@@ -106,6 +107,20 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     return 0 if report["passed"] else 1
 
 
+def _cmd_push(args: argparse.Namespace) -> None:
+    from mmmi_hf.data.hub_layout import push_folder
+
+    repo_type = "model" if args.command == "push-model" else "dataset"
+    if repo_type == "model" and not (Path(args.dir) / "model_index.json").is_file():
+        raise ValueError(f"dir: {args.dir} is not a pipeline folder (no model_index.json); save one with MMMIPipeline.save_pretrained")
+    result = push_folder(args.dir, args.repo_id, repo_type=repo_type, private=args.private)
+    if result["commit"] is None:
+        print(f"{args.repo_id}: already up to date ({result['unchanged']} files)")
+    else:
+        print(f"{args.repo_id}: commit {result['commit'][:12]}: {len(result['added'])} files sent, "
+              f"{len(result['deleted'])} deleted, {result['unchanged']} unchanged")
+
+
 def _cmd_train(args: argparse.Namespace) -> None:
     import shlex
 
@@ -172,6 +187,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify.add_argument("--model", help="pipeline folder or shipped name (default: the one recorded in the card)")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=_cmd_verify)
+    for name, what in (("push", "a dataset folder"), ("push-model", "a pipeline folder")):
+        push = sub.add_parser(name, help=f"publish {what} to the Hub in one commit (idempotent)")
+        push.add_argument("dir")
+        push.add_argument("--repo-id", required=True, help="OWNER/NAME")
+        push.add_argument("--private", action="store_true")
+        push.set_defaults(func=_cmd_push)
     _add_train(sub)
     return parser
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from mmmi_hf.causal.information import parse_query
 
-__all__ = ["ShardPlan", "features_for", "pmi_column", "plan_shards", "write_shard"]
+__all__ = ["ShardPlan", "features_for", "plan_shards", "pmi_column", "pmi_queries", "push_folder", "sample_columns", "write_shard"]
 
 
 def pmi_column(query: str) -> str:
@@ -129,3 +129,58 @@ def sample_columns(pipe, start: int, n: int, *, pmi: list[str], latents: bool, p
         for name in names:
             columns[f"{name}_preview"] = [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in to_uint8(out.modalities[name])]
     return columns
+
+
+def _git_blob_sha1(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def push_folder(folder: str | os.PathLike[str], repo_id: str, *, repo_type: str, private: bool = False, token: str | None = None) -> dict[str, Any]:
+    """Mirror ``folder`` into a Hub repo in one commit, README.md as the last operation.
+
+    Idempotent: files whose content the repo already holds are not sent, remote files missing
+    locally are deleted, and nothing is committed when the repo already matches.
+
+    Returns:
+        {"commit": sha or None, "added": [...], "deleted": [...], "unchanged": n}.
+    """
+    import hashlib
+
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+    from huggingface_hub.hf_api import RepoFile
+
+    root = Path(folder)
+    if not (root / "README.md").is_file():
+        raise ValueError(f"folder: {root} has no README.md (a card is required before publishing)")
+    if not re.fullmatch(r"[\w.-]+/[\w.-]+", repo_id):
+        raise ValueError(f"repo_id: expected OWNER/NAME, got {repo_id!r}")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type=repo_type, private=private, exist_ok=True)
+    remote = {
+        entry.path: entry
+        for entry in api.list_repo_tree(repo_id, repo_type=repo_type, recursive=True)
+        if isinstance(entry, RepoFile)
+    }
+    local = sorted(p for p in root.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    local = [p for p in local if "checkpoints" not in p.relative_to(root).parts]
+    adds, unchanged = [], 0
+    for path in sorted(local, key=lambda p: (p.name == "README.md" and p.parent == root, str(p))):
+        rel = path.relative_to(root).as_posix()
+        data = path.read_bytes()
+        entry = remote.get(rel)
+        if entry is not None:
+            same = (entry.lfs.sha256 == hashlib.sha256(data).hexdigest()) if entry.lfs else entry.blob_id == _git_blob_sha1(data)
+            if same:
+                unchanged += 1
+                continue
+        adds.append(CommitOperationAdd(path_in_repo=rel, path_or_fileobj=str(path)))
+    keep = {p.relative_to(root).as_posix() for p in local} | {".gitattributes"}
+    deletes = [CommitOperationDelete(path_in_repo=rel) for rel in sorted(remote) if rel not in keep]
+    if not adds and not deletes:
+        return {"commit": None, "added": [], "deleted": [], "unchanged": unchanged}
+    readme = [op for op in adds if op.path_in_repo == "README.md"]
+    operations = [op for op in adds if op.path_in_repo != "README.md"] + deletes + readme
+    info = api.create_commit(repo_id, operations=operations, repo_type=repo_type, commit_message=f"mmmi-hf: publish {root.name}")
+    return {"commit": info.oid, "added": [op.path_in_repo for op in adds], "deleted": [op.path_in_repo for op in deletes], "unchanged": unchanged}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -71,6 +72,14 @@ class MMMIPipeline(DiffusionPipeline):
         name = str(pretrained_model_name_or_path)
         if name in list_pretrained():
             pretrained_model_name_or_path = pretrained_path(name)
+        elif not Path(name).exists():
+            # a Hub repo: fetch the snapshot, then load it as a folder (diffusers only resolves
+            # components from outside its own library for local folders)
+            from huggingface_hub import snapshot_download
+
+            pretrained_model_name_or_path = snapshot_download(
+                name, revision=kwargs.pop("revision", None), token=kwargs.pop("token", None), cache_dir=kwargs.get("cache_dir")
+            )
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     # -- checks -------------------------------------------------------------------------------------

@@ -9,15 +9,7 @@ import pytest
 import torch
 
 from mmmi_hf.data.build import build_configs, parse_splits, read_metadata
-from mmmi_hf.pipelines import MMMICausalScheduler, MMMIPipeline
-from tests.flows.tiny import tiny_unets
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny") / "pipe"
-    MMMIPipeline(unets=tiny_unets(num_classes=10), scheduler=MMMICausalScheduler.from_spec("dag1", num_inference_steps=3)).save_pretrained(folder)
-    return str(folder)
+from mmmi_hf.pipelines import MMMIPipeline
 
 
 def digest(folder) -> dict[str, str]:
