@@ -161,6 +161,13 @@ def _metadata(pipe, root: Path, plans: list[hub_layout.ShardPlan], splits: dict[
     truth = scheduler.sample_latents(n_check, spec.seed, start=plans[0].start).z
     err = (back["latents"] - truth).flatten(1).norm(dim=1) / truth.flatten(1).norm(dim=1)
     cert = pipe.certify(8, generator=torch.Generator().manual_seed(0))
+    from mmmi_hf.images import modality_grid
+
+    grid = f"images/{spec.name}.png"
+    (root / "images").mkdir(exist_ok=True)
+    shown = min(8, n_check)
+    first_theta = pq.read_table(root / plans[0].path, columns=["theta"]).column("theta").to_numpy()[:shown]
+    modality_grid({name: stored[name][:shown] for name in spec.names}, first_theta, root / grid, title=spec.name)
     return {
         "spec": spec.to_dict(),
         "mutual_information": table,
@@ -170,6 +177,7 @@ def _metadata(pipe, root: Path, plans: list[hub_layout.ShardPlan], splits: dict[
         "certificate_max_h_lip": cert.max,
         "round_trip_error_max": float(err.max()),
         "seed": spec.seed,
+        "samples_image": grid,
         "package_version": mmmi_hf.__version__,
         "built_with": f"python {platform.python_version()}, torch {torch.__version__}",
     }

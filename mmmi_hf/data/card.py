@@ -27,6 +27,27 @@ def write_model_card(folder: str | os.PathLike[str], *, model_name: str, tags: l
     return str(card)
 
 
+def dag_mermaid(spec: dict) -> str:
+    """A Mermaid diagram of a spec's causal model: common causes, private latents, theta and the
+    modalities, each edge labelled with its effective weight (decay factors applied)."""
+    from mmmi_hf.causal.spec import CausalSpec
+
+    eta, rho_common, rho_private = CausalSpec.from_dict({k: v for k, v in spec.items() if k != "solved"} | {"mi_targets": {}, "solve_for": None}).coefficients()
+    lines = ["graph LR"]
+    for k, weight in enumerate(eta):
+        if weight:
+            lines.append(f"  u{k + 1}((ũ{k + 1})) -- {weight:.3g} --> theta[θ]")
+    for i, row in enumerate(rho_common):
+        for k, weight in enumerate(row):
+            if weight:
+                lines.append(f"  u{k + 1}((ũ{k + 1})) -- {weight:.3g} · T --> x{i + 1}[x{i + 1}]")
+    for i, row in enumerate(rho_private):
+        for j, weight in enumerate(row):
+            if abs(weight) > 1e-3:
+                lines.append(f"  p{j + 1}((û{j + 1})) -- {weight:.3g} --> x{i + 1}[x{i + 1}]")
+    return "\n".join(lines)
+
+
 def write_dataset_readme(root: str | os.PathLike[str], name: str, meta: dict, splits: dict[str, int], *, repo: str | None = None) -> str:
     """Add (or replace) config ``name`` in ``root/README.md``: its ``configs`` entry, its
     ``mmmi`` metadata block and its section of the card; other configs are kept."""
@@ -55,6 +76,7 @@ def write_dataset_readme(root: str | os.PathLike[str], name: str, meta: dict, sp
         first=next(iter(blocks)),
         repo=repo or root.name,
         version=mmmi_hf.__version__,
+        diagrams={key: dag_mermaid(value["spec"]) for key, value in blocks.items()},
     )
     atomic_write_text(path, str(card))
     return str(card)

@@ -73,21 +73,18 @@ def _check_solver(solver: str) -> None:
 
 def increment(velocity: Velocity, x: torch.Tensor, t: float, h: float, solver: str) -> torch.Tensor:
     """g(x) = h Phi(x, t): the change one solver step makes. x: (B, ...) -> (B, ...)."""
+    _check_solver(solver)
     if solver == "euler":
         return h * velocity(x, t)
     if solver == "midpoint":
         return h * velocity(x + 0.5 * h * velocity(x, t), t + 0.5 * h)
+    k1 = velocity(x, t)
     if solver == "heun":
-        k1 = velocity(x, t)
         return 0.5 * h * (k1 + velocity(x + h * k1, t + h))
-    if solver == "rk4":
-        k1 = velocity(x, t)
-        k2 = velocity(x + 0.5 * h * k1, t + 0.5 * h)
-        k3 = velocity(x + 0.5 * h * k2, t + 0.5 * h)
-        k4 = velocity(x + h * k3, t + h)
-        return h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
-    _check_solver(solver)
-    raise AssertionError("unreachable")
+    k2 = velocity(x + 0.5 * h * k1, t + 0.5 * h)  # rk4
+    k3 = velocity(x + 0.5 * h * k2, t + 0.5 * h)
+    k4 = velocity(x + h * k3, t + h)
+    return h / 6.0 * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
 
 def integrate(
