@@ -40,10 +40,10 @@ def test_class_fidelity_on_a_small_sample(pipe):
 
 
 def test_exact_inverse_and_certificate(pipe):
-    out = pipe(8, generator=torch.Generator().manual_seed(1), return_latents=True)
+    out = pipe(4, generator=torch.Generator().manual_seed(1), return_latents=True)
     back = pipe.invert(out.modalities)
     err = (back["latents"] - out.latents).flatten(1).norm(dim=1) / out.latents.flatten(1).norm(dim=1)
     assert back["converged"].all() and float(err.max()) < 1e-4
-    labels = torch.tensor([1, 6, 1, 6])
-    z = torch.randn(4, 1, 8, 8, generator=torch.Generator().manual_seed(2))
-    assert ode.certify(pipe.unets.velocity(labels), z, **pipe.scheduler.ode_settings, iters=3, refine_iters=6).certified
+    labels = torch.tensor([1, 6])
+    z = torch.randn(2, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    assert ode.certify(pipe.unets.velocity(labels), z, **pipe.scheduler.ode_settings, iters=3, refine_iters=3).certified

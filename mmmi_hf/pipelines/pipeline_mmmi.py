@@ -123,6 +123,7 @@ class MMMIPipeline(DiffusionPipeline):
             extras.append((extra, CHUNK - pad))
         return torch.cat(outs), extras
 
+    @torch.no_grad()
     def generate(self, z: torch.Tensor, num_inference_steps: int | None = None) -> torch.Tensor:
         """x = F(z) for scaled latents z (n, N, C, H, W) -> (n, N, C, H, W) float32."""
         n, m = z.shape[:2]
