@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from collections.abc import Sequence
+from pathlib import Path
 
 from mmmi_hf.causal.information import resolve
 from mmmi_hf.causal.spec import list_builtin_configs, load_spec
