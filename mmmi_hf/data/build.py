@@ -94,6 +94,9 @@ def build_configs(
         raise ValueError(f"shard_size: expected a positive integer, got {shard_size!r}")
     if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
         raise ValueError(f"num_proc: expected a positive integer, got {num_proc!r}")
+    import datasets
+
+    datasets.disable_progress_bars()  # one bar of our own, not one per shard
     state = PartialState()
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
