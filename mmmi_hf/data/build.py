@@ -55,8 +55,10 @@ def load_pipeline(model: str, config: str):
 
 def _make_shards(model: str, config: str, root: str, plans: list[hub_layout.ShardPlan], options: dict, threads: int | None = None) -> int:
     """Worker: write the given shards; returns the number of samples written."""
+    import datasets
     import torch
 
+    datasets.disable_progress_bars()  # the build shows one bar of its own, not one per shard
     if threads:
         torch.set_num_threads(threads)
     pipe = load_pipeline(model, config)
@@ -94,9 +96,6 @@ def build_configs(
         raise ValueError(f"shard_size: expected a positive integer, got {shard_size!r}")
     if isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1:
         raise ValueError(f"num_proc: expected a positive integer, got {num_proc!r}")
-    import datasets
-
-    datasets.disable_progress_bars()  # one bar of our own, not one per shard
     state = PartialState()
     root = Path(out)
     root.mkdir(parents=True, exist_ok=True)
