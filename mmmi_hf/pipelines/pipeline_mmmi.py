@@ -114,13 +114,13 @@ class MMMIPipeline(DiffusionPipeline):
         outs, extras = [], []
         for i in range(0, x.shape[0], CHUNK):
             xc, lc = x[i : i + CHUNK], labels[i : i + CHUNK]
-            pad = CHUNK - xc.shape[0] if pad_last else 0
-            if pad:
-                xc = torch.cat([xc, xc.new_zeros((pad, *xc.shape[1:]))])
-                lc = torch.cat([lc, lc.new_zeros(pad)])
+            real = xc.shape[0]
+            if pad_last and real < CHUNK:
+                xc = torch.cat([xc, xc.new_zeros((CHUNK - real, *xc.shape[1:]))])
+                lc = torch.cat([lc, lc.new_zeros(CHUNK - real)])
             out, extra = fn(self.unets.velocity(lc.to(self.device)), xc.to(self.device, self.unets.dtype))
-            outs.append(out[: CHUNK - pad].cpu())
-            extras.append((extra, CHUNK - pad))
+            outs.append(out[:real].cpu())
+            extras.append((extra, real))
         return torch.cat(outs), extras
 
     @torch.no_grad()
