@@ -59,7 +59,6 @@ def dense_mi(cov: np.ndarray, d: int, a, b, c=()) -> float:
 def random_spec(rng: np.random.Generator, tmp_path, *, n: int, k: int, shape=(2, 2, 3), scaling="none") -> CausalSpec:
     """A random spec with random .npy templates, decay factors and extra private latents."""
     j = n + int(rng.integers(0, 2))
-    d = int(np.prod(shape))
     templates = {}
     for i in range(n):
         row = []

@@ -156,7 +156,7 @@ def _metadata(pipe, root: Path, plans: list[hub_layout.ShardPlan], splits: dict[
         for q in pmi:
             sums[q] += float(np.sum(columns[hub_layout.pmi_column(q)]))
         count += plan.stop - plan.start
-    first = pq.read_table(root / plans[0].path, columns=spec.names).to_pydict()
+    first = pq.read_table(root / plans[0].path, columns=["theta", *spec.names]).to_pydict()
     n_check = min(16, plans[0].stop - plans[0].start)
     stored = {name: np.asarray(first[name][:n_check], dtype=np.float32) for name in spec.names}
     back = pipe.invert(stored)
@@ -168,8 +168,7 @@ def _metadata(pipe, root: Path, plans: list[hub_layout.ShardPlan], splits: dict[
     grid = f"images/{spec.name}.png"
     (root / "images").mkdir(exist_ok=True)
     shown = min(8, n_check)
-    first_theta = pq.read_table(root / plans[0].path, columns=["theta"]).column("theta").to_numpy()[:shown]
-    modality_grid({name: stored[name][:shown] for name in spec.names}, first_theta, root / grid, title=spec.name)
+    modality_grid({name: stored[name][:shown] for name in spec.names}, np.asarray(first["theta"][:shown]), root / grid, title=spec.name)
     return {
         "spec": spec.to_dict(),
         "mutual_information": table,

@@ -6,7 +6,6 @@ import hashlib
 
 import numpy as np
 import pytest
-import torch
 
 from mmmi_hf.data.build import build_configs, parse_splits, read_metadata
 from mmmi_hf.pipelines import MMMIPipeline
