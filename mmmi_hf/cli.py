@@ -81,7 +81,10 @@ def _cmd_build(args: argparse.Namespace) -> None:
     )
     for name, meta in results.items():
         mi = ", ".join(f"I({q})={v:.4f}" for q, v in list(meta["mutual_information"].items())[:3])
-        print(f"{args.out}/{name}: {sum(meta['splits'].values())} samples; {mi} nats; certificate {meta['certificate_max_h_lip']:.3f}")
+        print(f"{args.out}/{name}: {sum(meta['splits'].values())} samples; {mi} nats; "
+              f"certificate {meta['certificate_max_h_lip']:.3f} ({meta['certificate_latents']} latents); "
+              f"shards {meta['seconds']['shards']:.1f} s on {meta['processes']} process{'es' if meta['processes'] > 1 else ''}, "
+              f"checks {meta['seconds']['checks']:.1f} s")
 
 
 def _cmd_verify(args: argparse.Namespace) -> int:
@@ -194,7 +197,93 @@ def build_parser() -> argparse.ArgumentParser:
         push.add_argument("--private", action="store_true")
         push.set_defaults(func=_cmd_push)
     _add_train(sub)
+    _add_bench(sub)
     return parser
+
+
+def _add_bench(sub) -> None:
+    from mmmi_hf.evaluate.estimators import CRITICS, ESTIMATORS
+
+    bench = sub.add_parser("bench", help="the paper's experiments on built datasets (MI estimators, theta regression)")
+    kinds = bench.add_subparsers(dest="bench", required=True, parser_class=_Parser)
+    estimators = kinds.add_parser("estimators", help="Table 1 / Fig. 3: variational MI estimators against the exact I(x1;x2)")
+    regression = kinds.add_parser("regression", help="Fig. 4 / 7: a shallow CNN regresses theta from x1, against the exact floor")
+    for p, out in ((estimators, "mmmi-bench/estimators"), (regression, "mmmi-bench/regression")):
+        p.add_argument("--configs", nargs="+", default=["dag1-sweep-00..09"], help="names, YAML paths or ranges such as dag1-sweep-00..09")
+        p.add_argument("--out", default=out, help=f"results folder (default {out})")
+        p.add_argument("--data-dir", default="mmmi", help="dataset folder; missing configs are built into it (default mmmi)")
+        p.add_argument("--num-samples", type=int, default=2000, help="samples per config, 20%% held out (default 2000)")
+        p.add_argument("--model", default="mmmi-digits", help="pipeline folder or shipped name for building (default mmmi-digits)")
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--no-progress", dest="progress", action="store_false")
+    estimators.add_argument("--estimators", nargs="+", choices=ESTIMATORS, default=list(ESTIMATORS))
+    estimators.add_argument("--critic", choices=CRITICS, default="separable-conv",
+                            help="separable-conv (CNN encoders, default), separable (MLP encoders) or joint (MLP on [x, y])")
+    estimators.add_argument("--steps", type=int, default=3000, help="training steps per estimator (default 3000)")
+    estimators.add_argument("--batch-size", type=int, default=128)
+    estimators.add_argument("--learning-rate", type=float, default=1e-3)
+    estimators.add_argument("--val-fraction", type=float, default=0.2, help="share of the training pairs for early stopping (0: none)")
+    estimators.set_defaults(func=_cmd_bench_estimators)
+    regression.add_argument("--epochs", type=int, default=500, help="training epochs per config, as in the paper; the best by validation is kept")
+    regression.set_defaults(func=_cmd_bench_regression)
+    plot = sub.add_parser("plot", help="figures from the exact engine")
+    figures = plot.add_subparsers(dest="figure", required=True, parser_class=_Parser)
+    decay = figures.add_parser("decay", help="Fig. 6: I(x1;xi) and I(theta;xi) against i for the decay configurations")
+    decay.add_argument("--configs", nargs="+", help="default: every built-in decay-a*-b* configuration")
+    decay.add_argument("--out", default="decay.png", help="PNG to write (default decay.png); the numbers go to the same name .csv")
+    decay.set_defaults(func=_cmd_plot_decay)
+
+
+def _cmd_bench_estimators(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mmmi_hf.evaluate.benchmarks import PAPER_TABLE_1, run_estimator_bench
+
+    result = run_estimator_bench(
+        args.configs, out=args.out, data_dir=args.data_dir, num_samples=args.num_samples, estimators=args.estimators,
+        critic=args.critic, steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+        val_fraction=args.val_fraction, seed=args.seed,
+        model=args.model, progress=args.progress,
+    )
+    table = Table(title=f"I(x1;x2) estimates vs exact, {len(result['rows']) // len(result['summary'])} configs ({args.critic} critic)",
+                  title_justify="left")
+    for column in ("estimator", "correlation", "RMSE (nats)", "fit slope", "fit RMSE", "paper corr.", "paper RMSE"):
+        table.add_column(column, justify="left" if column == "estimator" else "right")
+    for name, s in result["summary"].items():
+        paper = PAPER_TABLE_1[name]
+        table.add_row(name, f"{s['correlation']:.3f}", f"{s['rmse']:.4f}", f"{s['slope']:.3f}", f"{s['fit_rmse']:.4f}", f"{paper[0]:.3f}", f"{paper[1]:.4f}")
+    Console(width=120).print(table)  # wide enough in logs too
+    print(f"wrote {args.out}/estimates.csv, summary.csv, curves.json, fig3_estimates.png")
+
+
+def _cmd_bench_regression(args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mmmi_hf.evaluate.benchmarks import run_regression_bench
+
+    rows = run_regression_bench(args.configs, out=args.out, data_dir=args.data_dir, num_samples=args.num_samples,
+                                epochs=args.epochs, seed=args.seed, model=args.model, progress=args.progress)
+    table = Table(title="theta from x1: shallow CNN vs the exact floor", title_justify="left")
+    for column in ("config", "I(theta;x1)", "test RMSE", "floor sd·exp(-I)", "best epoch"):
+        table.add_column(column, justify="left" if column == "config" else "right")
+    for r in rows:
+        table.add_row(r["config"], f"{r['mi_theta_x1']:.3f}", f"{r['test_rmse']:.4f}", f"{r['bayes_rmse']:.4f}", str(r["best_epoch"]))
+    Console(width=120).print(table)
+    print(f"wrote {args.out}/regression.csv, fig4_regression.png, fig7_errors.png")
+
+
+def _cmd_plot_decay(args: argparse.Namespace) -> None:
+    from mmmi_hf.evaluate.benchmarks import decay_table, write_csv
+    from mmmi_hf.evaluate.plots import plot_decay
+
+    table = decay_table(args.configs or [c for c in list_builtin_configs() if c.startswith("decay-")])
+    plot_decay(table, args.out)
+    rows = [{"config": name, "i": i + 1, "mi_theta_xi": series["theta"][i], "mi_x1_xi": series["x1"][i - 1] if i else ""}
+            for name, series in table.items() for i in range(len(series["theta"]))]
+    write_csv(Path(args.out).with_suffix(".csv"), rows)
+    print(f"wrote {args.out} and {Path(args.out).with_suffix('.csv')}: {len(table)} configs")
 
 
 def _channels(text: str) -> list[int]:

@@ -3,11 +3,14 @@ MI-exact is ever stored this way."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["image_grid", "modality_grid", "to_uint8"]
+__all__ = ["image_grid", "modality_grid", "save_figure", "to_uint8"]
 
 
 def to_uint8(x: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -40,14 +43,10 @@ def modality_grid(modalities: dict[str, torch.Tensor | np.ndarray], theta: torch
         theta: (n,) targets.
         path: where to write the PNG (atomically).
     """
-    import io
-
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from mmmi_hf.atomic import atomic_write_bytes
 
     names = list(modalities)
     theta = np.asarray(theta.detach().cpu() if isinstance(theta, torch.Tensor) else theta)
@@ -67,8 +66,20 @@ def modality_grid(modalities: dict[str, torch.Tensor | np.ndarray], theta: torch
                 ax.set_xlabel(f"θ={theta[c]:+.2f}", fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
+    save_figure(fig, path, dpi=100)
+
+
+def save_figure(fig, path: str | os.PathLike[str], *, dpi: int = 120) -> Path:
+    """Lay out a matplotlib figure, write it to ``path`` as PNG atomically, and close it."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    from mmmi_hf.atomic import atomic_write_bytes
+
     fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
+    fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
     atomic_write_bytes(path, buffer.getvalue())
+    return Path(path)

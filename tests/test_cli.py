@@ -42,6 +42,8 @@ def test_mi_shows_solved_coefficient(capsys):
         (["mi", "nope"], "mmmi: error: spec: 'nope' is neither a YAML file nor a built-in configuration"),
         (["mi", "dag1", "-q", "x1;x9"], "mmmi: error: query 'x1;x9': unknown block 'x9'"),
         (["mi", "missing.yaml"], "mmmi: error: spec: file not found: missing.yaml"),
+        (["bench", "estimators", "--configs", "dag1-sweep-07..12"], "mmmi: error: configs: 'dag1-sweep-10' is neither a built-in configuration"),
+        (["bench", "regression", "--num-samples", "4"], "mmmi: error: num_samples: expected at least 10 (to leave a held-out test split), got 4"),
     ],
 )
 def test_errors_are_one_line_exit_2(capsys, argv, pattern):
@@ -80,3 +82,16 @@ def test_console_script():
     assert json.loads(done.stdout) == {"theta;x2": 0.0}
     bad = subprocess.run([exe, "mi", "dag1", "-q", "x1"], capture_output=True, text=True)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_plot_decay_writes_the_figure_and_its_numbers(capsys, tmp_path):
+    import csv
+
+    code, out, _ = run(capsys, "plot", "decay", "--configs", "decay-a1.2-b1.6", "decay-a1.6-b1.2", "--out", str(tmp_path / "decay.png"))
+    assert code == 0 and "2 configs" in out
+    assert (tmp_path / "decay.png").read_bytes()[:4] == b"\x89PNG"
+    with open(tmp_path / "decay.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    model = CausalModel.from_spec("decay-a1.6-b1.2")
+    row = next(r for r in rows if r["config"] == "decay-a1.6-b1.2" and r["i"] == "4")
+    assert float(row["mi_theta_xi"]) == model.mutual_information("theta;x4") and float(row["mi_x1_xi"]) == model.mutual_information("x1;x4")

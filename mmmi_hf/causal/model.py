@@ -85,7 +85,7 @@ class CausalModel:
     def __init__(self, spec: CausalSpec) -> None:
         self.spec, self.information = resolve(spec)
         self.templates = self.information.templates  # (N, K, d)
-        eta, rho_common, rho_private = spec.coefficients()
+        eta, rho_common, rho_private = self.spec.coefficients()  # solved coefficients
         self._eta = torch.from_numpy(eta)
         self._loadings = torch.from_numpy(rho_common[:, :, None] * self.templates)  # L_i^T: (N, K, d)
         self._rho_private = torch.from_numpy(rho_private)

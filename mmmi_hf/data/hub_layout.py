@@ -110,8 +110,21 @@ def write_shard(
     return path
 
 
-def sample_columns(pipe, start: int, n: int, *, pmi: list[str], latents: bool, previews: bool) -> dict[str, Any]:
-    """Columns of samples start..start+n-1 of a pipeline (base seed: its spec's seed)."""
+def sample_columns(
+    pipe, start: int, n: int, *, pmi: list[str], latents: bool, previews: bool, on_samples: Callable[[int], None] | None = None
+) -> dict[str, Any]:
+    """Columns of samples start..start+n-1 of a pipeline (base seed: its spec's seed).
+
+    With ``on_samples`` (a progress callback, called with the count of each finished part) the
+    samples are made in parts of 128; sample i is the same whatever the part sizes.
+    """
+    if on_samples is not None and n > 128:
+        parts = []
+        for s in range(start, start + n, 128):
+            parts.append(sample_columns(pipe, s, min(128, start + n - s), pmi=pmi, latents=latents, previews=previews))
+            on_samples(len(parts[-1]["index"]))
+        return {k: np.concatenate([p[k] for p in parts]) if isinstance(parts[0][k], np.ndarray) else sum((p[k] for p in parts), [])
+                for k in parts[0]}
     out = pipe(n, start=start, return_latents=True, return_pmi=bool(pmi))
     names = list(out.modalities)
     columns: dict[str, Any] = {"index": np.arange(start, start + n, dtype=np.int64), "theta": out.theta.numpy()}
@@ -128,6 +141,8 @@ def sample_columns(pipe, start: int, n: int, *, pmi: list[str], latents: bool, p
 
         for name in names:
             columns[f"{name}_preview"] = [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in to_uint8(out.modalities[name])]
+    if on_samples is not None:
+        on_samples(n)
     return columns
 
 

@@ -110,6 +110,17 @@ def test_inverse_design_solves_and_is_idempotent(tmp_path):
     assert again.mutual_information("theta;x1") == pytest.approx(target, rel=1e-12)
 
 
+def test_an_inverse_designed_spec_samples_with_its_solved_coefficients():
+    model = CausalModel.from_spec("dag1-sweep-03")  # unresolved YAML: rho_common 1.0, solved 0.2087
+    sample = model.sample(20000, seed=0, dtype=torch.float64)
+    for query in ("theta;x1", "x1;x2"):
+        pmi = model.pmi(query, sample.theta, sample.z)
+        assert abs(pmi.mean() - model.mutual_information(query)) < 4 * pmi.std() / math.sqrt(pmi.size)
+    theta = sample.theta.numpy()
+    explained = np.corrcoef(theta, sample.z[:, 0].reshape(len(theta), -1).sum(1).numpy())[0, 1] ** 2
+    assert -0.5 * math.log(1 - explained) == pytest.approx(model.mutual_information("theta;x1"), abs=0.02)  # closed form, ones templates
+
+
 def test_inverse_design_entries_and_decay():
     base = load_spec("blackhole-mass").to_dict()
     spec = CausalSpec.from_dict({**base, "mi_targets": {"theta;x1": 2.0}, "solve_for": "rho_common[0][0]"}, base_dir=load_spec("blackhole-mass").base_dir)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from mmmi_hf.data.build import build_configs, parse_splits, read_metadata
-from mmmi_hf.pipelines import MMMIPipeline
+from mmmi_hf.pipelines import MMMICausalScheduler, MMMIPipeline
 
 
 def digest(folder) -> dict[str, str]:
@@ -52,6 +57,14 @@ def test_resume_and_processes_give_identical_files(model_dir, tmp_path):
     two = tmp_path / "two"
     build_configs(["dag1"], two, splits={"train": 9}, model=model_dir, shard_size=3, num_proc=2, progress=False)
     assert digest(two / "dag1") == reference
+    # two ranks (torchrun, what `accelerate launch --multi_gpu` runs; CPU ranks meet through gloo)
+    ranks = tmp_path / "ranks"
+    launch = [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", str(Path(sys.executable).with_name("mmmi")),
+              "build", "dag1", "--out", str(ranks), "--num-samples", "9", "--shard-size", "3", "--model", model_dir, "--no-progress"]
+    done = subprocess.run(launch, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"}, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "on 2 processes" in done.stdout
+    assert digest(ranks / "dag1") == reference
 
 
 def test_split_parsing_and_errors(model_dir, tmp_path):
@@ -101,3 +114,39 @@ def test_builder_matches_the_materialized_rows(model_dir, tmp_path):
     np.testing.assert_array_equal(np.asarray(ds["test"].with_format("numpy")["theta"]), ref.theta[5:].numpy())
     with pytest.raises(ValueError, match=r"num_samples: expected a positive integer, got 0"):
         MMMI(config_name="dag1", cache_dir=str(tmp_path / "cache2"), num_samples=0, model=model_dir)
+
+
+def test_card_certificate_comes_from_the_generator_figures_when_settings_match(model_dir, tmp_path):
+    import json
+    import shutil
+
+    from mmmi_hf.data.build import generator_certificate
+
+    folder = tmp_path / "pipe"
+    shutil.copytree(model_dir, folder)
+    pipe = MMMIPipeline.from_pretrained(str(folder))
+    measured = generator_certificate(pipe)
+    assert measured["certificate_source"] == "measured at build time" and measured["certificate_latents"] == 16
+    assert measured["certificate_max_h_lip"] == pipe.certify(8, generator=torch.Generator().manual_seed(0)).max
+    recorded = {"latents": 1000, "certificate_max_h_lip": 0.123, **pipe.scheduler.ode_settings}
+    (folder / "figures.json").write_text(json.dumps({"invertibility": recorded}))
+    pipe = MMMIPipeline.from_pretrained(str(folder))
+    assert generator_certificate(pipe) == {
+        "certificate_max_h_lip": 0.123, "certificate_latents": 1000, "certificate_source": "generator figures.json",
+    }
+    pipe.scheduler = MMMICausalScheduler.from_spec("dag1", num_inference_steps=pipe.scheduler.ode_settings["num_steps"] + 1)
+    assert generator_certificate(pipe)["certificate_source"] == "measured at build time"  # other settings: not the recorded map
+
+
+def test_a_shard_made_in_parts_equals_one_pipeline_call(model_dir, tmp_path):
+    from mmmi_hf.evaluate.sweep import load_split
+
+    out = tmp_path / "mmmi"
+    meta = build_configs(["dag1"], out, splits={"train": 300, "test": 70}, model=model_dir, shard_size=1000, progress=False)["dag1"]
+    assert set(meta["seconds"]) == {"generate", "write", "shards", "checks"} and meta["seconds"]["write"] > 0
+    ref = MMMIPipeline.from_pretrained(model_dir)(370, return_pmi=True)
+    for split, rows in (("train", slice(0, 300)), ("test", slice(300, 370))):  # parts of 128 from 0 and from 300
+        got = load_split(out, "dag1", split, ["x1", "x2", "pmi_x1_x2"])
+        np.testing.assert_array_equal(got["x1"], ref.modalities["x1"][rows].numpy())
+        np.testing.assert_array_equal(got["x2"], ref.modalities["x2"][rows].numpy())
+        np.testing.assert_array_equal(got["pmi_x1_x2"], ref.pmi["x1;x2"][rows])

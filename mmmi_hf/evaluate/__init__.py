@@ -1,0 +1,1 @@
+"""Using the datasets: variational MI estimators, theta regression and the paper's figures."""
