@@ -13,6 +13,8 @@ import numpy as np
 
 __all__ = ["bench_splits", "ensure_built", "expand_configs", "load_split"]
 
+SHARD_SIZE = 1000  # samples per parquet shard of the benchmark datasets (mmmi build's default)
+
 
 def expand_configs(items: list[str]) -> list[str]:
     """Expand ranges: ``["dag1-sweep-00..09"]`` -> dag1-sweep-00, ..., dag1-sweep-09 (zero
@@ -37,7 +39,7 @@ def expand_configs(items: list[str]) -> list[str]:
             out.append(name)
     if not out:
         raise ValueError("configs: expected at least one configuration")
-    return out
+    return list(dict.fromkeys(out))  # each once, in order
 
 
 def bench_splits(num_samples: int, test_fraction: float = 0.2) -> dict[str, int]:
@@ -55,6 +57,7 @@ def ensure_built(
     returns each config's ``mmmi`` metadata block."""
     from mmmi_hf.causal.spec import load_spec
     from mmmi_hf.data.build import build_configs, generator_name, read_metadata
+    from mmmi_hf.data.hub_layout import plan_shards
 
     root = Path(data_dir)
     have = read_metadata(root) if (root / "README.md").exists() else {}
@@ -64,10 +67,10 @@ def ensure_built(
         config for config, name in names.items()
         if have.get(name, {}).get("splits") != splits
         or have[name].get("generator", {}).get("name") != generator
-        or not all(any((root / name).glob(f"{split}-*.parquet")) for split in splits)
+        or not all((root / plan.path).exists() for plan in plan_shards(name, splits, SHARD_SIZE))
     ]
     if missing:
-        build_configs(missing, root, splits=splits, model=model, progress=progress)
+        build_configs(missing, root, splits=splits, model=model, shard_size=SHARD_SIZE, progress=progress)
         have = read_metadata(root)
     return {name: have[name] for name in names.values()}
 

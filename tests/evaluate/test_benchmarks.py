@@ -25,7 +25,7 @@ def read_csv(path) -> list[dict]:
 
 def test_expand_configs_and_splits():
     assert expand_configs(["dag1-sweep-00..09"]) == [f"dag1-sweep-{i:02d}" for i in range(10)]
-    assert expand_configs(["dag1", "dag1-sweep-08..9"]) == ["dag1", "dag1-sweep-08", "dag1-sweep-09"]
+    assert expand_configs(["dag1", "dag1-sweep-08..9", "dag1"]) == ["dag1", "dag1-sweep-08", "dag1-sweep-09"]
     with pytest.raises(ValueError, match=r"configs: range 'dag1-sweep-09..00' runs backwards"):
         expand_configs(["dag1-sweep-09..00"])
     with pytest.raises(ValueError, match=r"configs: 'dag1-sweep-10' is neither a built-in configuration"):
@@ -56,6 +56,11 @@ def test_estimator_bench_on_a_toy_sweep(model_dir, tmp_path):
     again = run_estimator_bench(SWEEP, **kwargs)
     assert {p: p.stat().st_mtime_ns for p in data.rglob("*.parquet")} == shards
     assert [r["estimate"] for r in again["rows"]] == [r["estimate"] for r in result["rows"]]
+    # an interrupted cache is completed, not used half-made
+    lost = data / "dag1-sweep-00" / "train-00000-of-00001.parquet"
+    lost.unlink()
+    run_estimator_bench(SWEEP[:1], **{**kwargs, "estimators": ["nwj"]})
+    assert lost.exists() and lost.stat().st_mtime_ns > shards[lost]
     # the arrays are the generator's exact float32 outputs; the test split continues the stream
     pipe = MMMIPipeline.from_pretrained(model_dir)
     pipe.scheduler = pipe.scheduler.with_spec("dag1-sweep-09")
