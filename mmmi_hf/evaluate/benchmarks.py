@@ -3,7 +3,7 @@
 
 CPU defaults (this 2-core machine): 2,000 samples per config (1,600 train, of which 320 for
 early stopping, / 400 test), separable critics with small CNN encoders, 3,000 steps of batch
-128; the full table on dag1-sweep-00..09 takes about 30 minutes the first time (17 of them
+128; the full table on dag1-sweep-00..09 takes about 30 minutes the first time (16 of them
 building the datasets). The paper's scale is ``--num-samples 12500 --steps 20000`` (10,000
 training pairs), best run on a GPU.
 """
