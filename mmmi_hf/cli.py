@@ -95,6 +95,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
         print(json.dumps(report))
     else:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         table = Table(title=f"verify {args.dir} / {args.config} ({report['samples']} samples)", title_justify="left")
@@ -104,7 +105,7 @@ def _cmd_verify(args: argparse.Namespace) -> int:
             expected = (f"{check['exact']:.4f} ± {4 * check['standard_error']:.4f}" if "exact" in check
                         else f"≤ {check['limit']:g}" if "limit" in check else "true")
             value = f"{check['value']:.4g}" if isinstance(check["value"], float) else str(check["value"])
-            table.add_row(name, value, expected, "pass" if check["passed"] else "FAIL")
+            table.add_row(escape(name), value, expected, "pass" if check["passed"] else "FAIL")  # names hold [query]
         Console().print(table)
         print("verified" if report["passed"] else "verification FAILED")
     return 0 if report["passed"] else 1

@@ -97,7 +97,8 @@ def test_verify_passes_on_a_good_build_and_fails_on_a_tampered_one(model_dir, tm
     tampered = table.set_column(table.schema.get_field_index("x2"), "x2", pa.array(x2[1:] + x2[:1], type=table.schema.field("x2").type))
     pq.write_table(tampered.replace_schema_metadata(table.schema.metadata), shard)
     assert main(["verify", str(out), "--config", "dag1", "--model", model_dir]) == 1
-    assert "verification FAILED" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "verification FAILED" in text and "pmi_mean[x1;x2]" in text  # rich markup escaped
     assert main(["verify", str(out), "--config", "nope", "--model", model_dir]) == 2
     assert "config: 'nope' is not in" in capsys.readouterr().err
 
