@@ -171,7 +171,6 @@ def _remove_stale(folder: Path, keep: set[str], main: bool) -> None:
 
 def _metadata(pipe, root: Path, plans: list[hub_layout.ShardPlan], splits: dict[str, int], model: str) -> dict:
     """The ``mmmi:`` block of a config: spec, exact MI, PMI means, generator and its checks."""
-    import pyarrow.parquet as pq
     import torch
 
     import mmmi_hf
@@ -180,16 +179,10 @@ def _metadata(pipe, root: Path, plans: list[hub_layout.ShardPlan], splits: dict[
     spec = scheduler.spec
     table = scheduler.mutual_information()
     pmi = hub_layout.pmi_queries(table, spec.modalities)
-    sums = {q: 0.0 for q in pmi}
-    count = 0
-    for plan in plans:
-        columns = pq.read_table(root / plan.path, columns=[hub_layout.pmi_column(q) for q in pmi]).to_pydict()
-        for q in pmi:
-            sums[q] += float(np.sum(columns[hub_layout.pmi_column(q)]))
-        count += plan.stop - plan.start
-    first = pq.read_table(root / plans[0].path, columns=["theta", *spec.names]).to_pydict()
+    pmi_columns = hub_layout.read_columns([root / p.path for p in plans], [hub_layout.pmi_column(q) for q in pmi])
     n_check = min(16, plans[0].stop - plans[0].start)
-    stored = {name: np.asarray(first[name][:n_check], dtype=np.float32) for name in spec.names}
+    first = hub_layout.read_columns([root / plans[0].path], ["theta", *spec.names], max_rows=n_check)
+    stored = {name: first[name] for name in spec.names}
     back = pipe.invert(stored)
     truth = scheduler.sample_latents(n_check, spec.seed, start=plans[0].start).z
     err = (back["latents"] - truth).flatten(1).norm(dim=1) / truth.flatten(1).norm(dim=1)
@@ -198,11 +191,11 @@ def _metadata(pipe, root: Path, plans: list[hub_layout.ShardPlan], splits: dict[
     grid = f"images/{spec.name}.png"
     (root / "images").mkdir(exist_ok=True)
     shown = min(8, n_check)
-    modality_grid({name: stored[name][:shown] for name in spec.names}, np.asarray(first["theta"][:shown]), root / grid, title=spec.name)
+    modality_grid({name: stored[name][:shown] for name in spec.names}, first["theta"][:shown], root / grid, title=spec.name)
     return {
         "spec": spec.to_dict(),
         "mutual_information": table,
-        "pmi_mean": {q: sums[q] / count for q in pmi},
+        "pmi_mean": {q: float(np.mean(pmi_columns[hub_layout.pmi_column(q)])) for q in pmi},
         "splits": splits,
         "generator": {"name": generator_name(model), **scheduler.ode_settings},
         **generator_certificate(pipe),
@@ -232,7 +225,9 @@ def generator_certificate(pipe) -> dict[str, Any]:
     import torch
 
     settings = pipe.scheduler.ode_settings
-    figures = Path(pipe.name_or_path) / "figures.json"
+    from mmmi_hf.flows.report import FIGURES
+
+    figures = Path(pipe.name_or_path) / FIGURES
     if figures.is_file():
         recorded = json.loads(figures.read_text()).get("invertibility", {})
         if "certificate_max_h_lip" in recorded and all(recorded.get(k) == v for k, v in settings.items()):

@@ -29,7 +29,7 @@ import numpy as np
 
 from mmmi_hf.causal.information import parse_query
 
-__all__ = ["ShardPlan", "features_for", "plan_shards", "pmi_column", "pmi_queries", "push_folder", "sample_columns", "write_shard"]
+__all__ = ["ShardPlan", "features_for", "plan_shards", "pmi_column", "pmi_queries", "push_folder", "read_columns", "sample_columns", "write_shard"]
 
 
 def pmi_column(query: str) -> str:
@@ -108,6 +108,34 @@ def write_shard(
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def read_columns(paths: list[Path], columns: list[str], *, max_rows: int | None = None) -> dict[str, np.ndarray]:
+    """Columns of parquet shards as numpy arrays, rows in file order (the first ``max_rows``);
+    ``x*`` come back with their full shape (n, C, H, W), float32 exactly as stored."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    tables, rows = [], 0
+    for path in paths:
+        if max_rows is not None and rows >= max_rows:
+            break
+        tables.append(pq.read_table(path, columns=columns))
+        rows += tables[-1].num_rows
+    table = pa.concat_tables(tables)
+    if max_rows is not None:
+        table = table.slice(0, max_rows)
+    out: dict[str, np.ndarray] = {}
+    for name in columns:
+        column = table.column(name).combine_chunks()
+        if isinstance(column.type, pa.ExtensionType):  # datasets' Array3D, once datasets is imported
+            column = column.storage
+        shape, values = [], column
+        while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type) or pa.types.is_large_list(values.type):
+            shape.append(len(values[0]) if len(values) else 0)
+            values = values.flatten()
+        out[name] = np.array(values.to_numpy(zero_copy_only=False)).reshape(len(column), *shape)  # writable, owned
+    return out
 
 
 def sample_columns(

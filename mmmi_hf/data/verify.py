@@ -27,8 +27,6 @@ ROUND_TRIP_LIMIT = 1e-4
 def verify_dataset(root: str | os.PathLike[str], config: str, *, num_samples: int = 256, model: str | None = None) -> dict:
     """Run the checks on up to ``num_samples`` rows of ``config``'s first split; returns a report
     with ``passed`` and one entry per check."""
-    import pyarrow.parquet as pq
-
     from mmmi_hf.causal.spec import CausalSpec, list_builtin_configs
     from mmmi_hf.data.build import read_metadata
     from mmmi_hf.pipelines import MMMIPipeline
@@ -48,17 +46,11 @@ def verify_dataset(root: str | os.PathLike[str], config: str, *, num_samples: in
         raise ValueError(f"dataset: no {split} shards in {root / config}")
     names = scheduler.spec.names
     pmi = hub_layout.pmi_queries(scheduler.mutual_information(), scheduler.spec.modalities)
-    rows: dict[str, list] = {}
-    for path in files:
-        table = pq.read_table(path, columns=["index", "theta", *names, *[hub_layout.pmi_column(q) for q in pmi]]).to_pydict()
-        for key, values in table.items():
-            rows.setdefault(key, []).extend(values)
-        if len(rows["index"]) >= num_samples:
-            break
-    n = min(num_samples, len(rows["index"]))
-    index = np.asarray(rows["index"][:n], dtype=np.int64)
-    theta = torch.tensor(rows["theta"][:n], dtype=torch.float32)
-    stored = {name: np.asarray(rows[name][:n], dtype=np.float32) for name in names}
+    rows = hub_layout.read_columns(files, ["index", "theta", *names, *[hub_layout.pmi_column(q) for q in pmi]], max_rows=num_samples)
+    n = len(rows["index"])
+    index = rows["index"]
+    theta = torch.from_numpy(rows["theta"])
+    stored = {name: rows[name] for name in names}
     back = pipe.invert(stored)
     truth = torch.cat([scheduler.sample_latents(1, scheduler.spec.seed, start=int(i)).z for i in index])
     err = (back["latents"] - truth).flatten(1).norm(dim=1) / truth.flatten(1).norm(dim=1)
@@ -72,7 +64,7 @@ def verify_dataset(root: str | os.PathLike[str], config: str, *, num_samples: in
     for query in pmi:
         for source, values in (
             ("recovered", scheduler.pmi(query, theta, back["latents"])),
-            ("stored_column", np.asarray(rows[hub_layout.pmi_column(query)][:n], dtype=np.float64)),
+            ("stored_column", rows[hub_layout.pmi_column(query)]),
         ):
             mean, se = float(np.mean(values)), float(np.std(values, ddof=1) / math.sqrt(n))
             checks[f"pmi_mean[{query}]:{source}"] = {

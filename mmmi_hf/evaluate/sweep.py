@@ -78,26 +78,9 @@ def ensure_built(
 def load_split(data_dir: str | os.PathLike[str], config: str, split: str, columns: list[str]) -> dict[str, np.ndarray]:
     """Columns of one split as numpy arrays, rows in sample order; ``x*`` come back with their
     full shape (n, C, H, W), float32 exactly as stored."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    from mmmi_hf.data.hub_layout import read_columns
 
     files = sorted((Path(data_dir) / config).glob(f"{split}-*.parquet"))
     if not files:
         raise ValueError(f"dataset: no {split} shards of {config!r} in {data_dir}")
-    table = pa.concat_tables(pq.read_table(f, columns=columns) for f in files)
-    out: dict[str, np.ndarray] = {}
-    for name in columns:
-        column = table.column(name).combine_chunks()
-        depth, values = 0, column
-        while pa.types.is_list(values.type) or pa.types.is_fixed_size_list(values.type) or pa.types.is_large_list(values.type):
-            values, depth = values.flatten(), depth + 1
-        array = np.array(values.to_numpy(zero_copy_only=False))  # writable, owned
-        if depth:
-            first = column[0].as_py()
-            shape = []
-            while isinstance(first, list):
-                shape.append(len(first))
-                first = first[0]
-            array = array.reshape(len(column), *shape)
-        out[name] = array
-    return out
+    return read_columns(files, columns)
