@@ -106,3 +106,13 @@ def test_decay_table_matches_dense_log_determinants():
     for i in range(1, 11):
         assert table["theta"][i - 1] == pytest.approx(dense_mi(cov, spec.d, {0}, {i}), rel=1e-9)
     assert all(a > b for a, b in zip(table["x1"], table["x1"][1:])) and all(a > b for a, b in zip(table["theta"], table["theta"][1:]))
+
+
+def test_regressor_input_errors():
+    from mmmi_hf.evaluate.regression import train_regressor
+
+    x, theta = np.zeros((10, 1, 4, 4), np.float32), np.zeros(10, np.float32)
+    with pytest.raises(ValueError, match=r"x, theta: expected images \(n, C, H, W\) with n targets, got \(10, 1, 4, 4\) with \(9,\)"):
+        train_regressor(x, theta[:9], x, theta)
+    with pytest.raises(ValueError, match=r"x: expected at least 3 training images, got 2"):
+        train_regressor(x[:2], theta[:2], x, theta)

@@ -93,6 +93,8 @@ def test_runs_are_reproducible_and_inputs_are_checked():
         estimate_mi(x, y, x, y, batch_size=512)
     with pytest.raises(ValueError, match=r"steps: expected a positive integer, got 0"):
         estimate_mi(x, y, x, y, steps=0)
+    with pytest.raises(ValueError, match=r"val_fraction: 0.9 of 300 pairs leaves 270 for validation and 30 for training; expected >= 2 and >= batch_size \(128\)"):
+        estimate_mi(x, y, x, y, val_fraction=0.9)
 
 
 def test_conv_critic_on_images_sharing_a_global_shift():
